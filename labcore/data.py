@@ -48,6 +48,8 @@ __all__ = [
     "load_mnist",
     "load_pneumoniamnist",
     "mirror_dir",
+    "prepare_images",
+    "stratified_subset",
     "xray_directory",
 ]
 
@@ -511,6 +513,61 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
         arrays["t10k-images"],
         arrays["t10k-labels"],
     )
+
+
+def prepare_images(images: np.ndarray) -> np.ndarray:
+    """Scale uint8 images to float32 in [0, 1] and add a channel axis.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        uint8 array ``(N, H, W)`` (grayscale) or ``(N, H, W, C)``, values 0-255.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array ``(N, H, W, 1)`` (or ``(N, H, W, C)``) with values in [0, 1].
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images with values 0-255, got dtype {images.dtype}")
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (N, H, W) or (N, H, W, C), got {images.shape}")
+    return images.astype(np.float32) / 255.0
+
+
+def stratified_subset(
+    images: np.ndarray, labels: np.ndarray, size: int | None, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick ``size`` examples with the same class proportions as the whole set.
+
+    Parameters
+    ----------
+    images, labels : numpy.ndarray
+        Examples and their integer labels (same length).
+    size : int or None
+        How many to keep; None (or at least the whole set) keeps everything in order.
+    seed : int, default=42
+        Seed of the draw.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The subset, shuffled.
+    """
+    labels = np.asarray(labels)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if size is None or size >= len(labels):
+        return images, labels
+    from sklearn.model_selection import train_test_split
+
+    chosen, _ = train_test_split(
+        np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed
+    )
+    return images[chosen], labels[chosen]
 
 
 # --------------------------------------------------------------------------- PneumoniaMNIST

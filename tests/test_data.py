@@ -169,3 +169,24 @@ def test_describe_reports_without_downloading(mirror):
     assert rows[data.PNEUMONIAMNIST_OFFICIAL]["status"] == "missing"
     assert rows[data.PNEUMONIAMNIST_RECONSTRUCTION]["official"] is False
     assert rows["chest_xray_sample/"]["status"] == "ok"
+
+
+def test_prepare_images_scales_and_adds_channel():
+    images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    prepared = data.prepare_images(images)
+    assert prepared.shape == (1, 2, 2, 1) and prepared.dtype == np.float32
+    np.testing.assert_allclose(prepared[0, :, :, 0], [[0.0, 1.0], [0.2, 0.4]])
+    with pytest.raises(ValueError, match="uint8"):
+        data.prepare_images(images.astype(np.float32))
+
+
+def test_stratified_subset_keeps_class_shares():
+    labels = np.array([0] * 900 + [1] * 100)
+    images = np.arange(1000)
+    sub_x, sub_y = data.stratified_subset(images, labels, 100, seed=3)
+    assert len(sub_x) == 100 and np.bincount(sub_y).tolist() == [90, 10]
+    np.testing.assert_array_equal(labels[sub_x], sub_y)  # images stay with their labels
+    again_x, _ = data.stratified_subset(images, labels, 100, seed=3)
+    np.testing.assert_array_equal(sub_x, again_x)
+    full_x, _ = data.stratified_subset(images, labels, None)
+    assert full_x is images
