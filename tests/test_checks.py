@@ -1,0 +1,237 @@
+"""labcore.checks: right answers pass with a ✓ on stdout; each mistake fails with a hint."""
+
+import doctest
+
+import keras
+import numpy as np
+import pytest
+
+from labcore import checks, models
+
+
+def failure(check, *args, **kwargs) -> str:
+    """Run a check that must fail; return its message."""
+    with pytest.raises(checks.SelfCheckError) as caught:
+        check(*args, **kwargs)
+    message = str(caught.value)
+    assert "\nHint: " in message, message  # what is wrong, then a hint
+    return message
+
+
+def assert_passes(check, capsys, *args, **kwargs) -> str:
+    check(*args, **kwargs)
+    captured = capsys.readouterr()
+    assert captured.out.startswith("✓ ") and captured.out.count("\n") == 1, captured.out
+    assert captured.err == ""  # nbgrader scores stderr in a test cell as a failure
+    return captured.out
+
+
+def test_self_check_error_is_an_assertion_error():
+    assert issubclass(checks.SelfCheckError, AssertionError)
+
+
+# --------------------------------------------------------------------------- images
+
+
+def test_check_images_scaled(capsys):
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, size=(4, 28, 28), dtype=np.uint8)
+    scaled = raw.astype(np.float32) / 255
+    out = assert_passes(checks.check_images_scaled, capsys, scaled)
+    assert "[0, 1]" in out
+
+    message = failure(checks.check_images_scaled, raw)
+    assert "integers" in message and "uint8" in message and "255" in message
+    message = failure(checks.check_images_scaled, raw.astype(np.float32))
+    assert "not scaled" in message and "divide by 255" in message
+    message = failure(checks.check_images_scaled, scaled / 255)
+    assert "twice" in message
+    message = failure(checks.check_images_scaled, np.zeros((2, 4, 4), dtype=np.float32))
+    assert "all zeros" in message
+    message = failure(checks.check_images_scaled, (scaled - scaled.mean()) / scaled.std())
+    assert "negative" in message and "standardised" in message
+    message = failure(checks.check_images_scaled, scaled * 1000)
+    assert "more than a pixel can hold" in message
+    with_nan = scaled.copy()
+    with_nan[0, 0, 0] = np.nan
+    assert "NaN" in failure(checks.check_images_scaled, with_nan)
+    assert "empty" in failure(checks.check_images_scaled, np.zeros((0, 28, 28)))
+    assert "x_train" in failure(checks.check_images_scaled, raw, name="x_train")
+
+
+def test_check_images_scaled_refuses_a_dataset():
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(np.zeros((4, 2, 2), dtype=np.float32))
+    assert "dataset" in failure(checks.check_images_scaled, dataset)
+
+
+def test_check_channel_axis(capsys):
+    assert_passes(checks.check_channel_axis, capsys, np.zeros((3, 28, 28, 1)))
+    assert_passes(checks.check_channel_axis, capsys, np.zeros((3, 32, 32, 3)), channels=3)
+
+    message = failure(checks.check_channel_axis, np.zeros((3, 28, 28)))
+    assert "no channel axis" in message and "np.expand_dims" in message
+    message = failure(checks.check_channel_axis, np.zeros((3, 1, 28, 28)))
+    assert "channels first" in message and "last axis" in message
+    message = failure(checks.check_channel_axis, np.zeros((3, 28, 28, 3)), channels=1)
+    assert "3 channel(s)" in message and "color_mode" in message
+    message = failure(checks.check_channel_axis, np.zeros((28, 28, 3)), channels=3)
+    assert "single image" in message
+    assert "2 axes" in failure(checks.check_channel_axis, np.zeros((28, 28)))
+
+
+def test_check_integer_labels(capsys):
+    labels = np.array([0, 1, 2, 9, 3], dtype=np.uint8)
+    out = assert_passes(checks.check_integer_labels, capsys, labels, num_classes=10)
+    assert "5 integer labels" in out and "no example" in out  # classes 4-8 are missing
+    assert_passes(checks.check_integer_labels, capsys, labels[:, np.newaxis], num_classes=10)
+
+    one_hot = np.eye(10, dtype=np.float32)[labels]
+    message = failure(checks.check_integer_labels, one_hot, num_classes=10)
+    assert "one-hot" in message and "sparse" in message
+    message = failure(checks.check_integer_labels, labels.astype(np.float32), num_classes=10)
+    assert "whole numbers stored as float32" in message and "astype" in message
+    message = failure(checks.check_integer_labels, np.array([0.1, 0.9]), num_classes=2)
+    assert "np.argmax" in message
+    message = failure(checks.check_integer_labels, labels + 1, num_classes=10)
+    assert "from 1 to 10" in message and "numbered from 0" in message
+    message = failure(checks.check_integer_labels, np.array([0, 12]), num_classes=10)
+    assert "outside 0 .. 9" in message
+    message = failure(checks.check_integer_labels, np.array([True, False]), num_classes=2)
+    assert "True/False" in message
+    message = failure(checks.check_integer_labels, np.zeros((4, 28, 28)), num_classes=10)
+    assert "not the images" in message
+    with pytest.raises(ValueError, match="num_classes"):
+        checks.check_integer_labels(labels, num_classes=1)
+
+
+def test_check_shape(capsys):
+    assert_passes(checks.check_shape, capsys, np.zeros((5, 28, 28, 1)), (None, 28, 28, 1))
+    tensor = keras.ops.zeros((2, 10))
+    assert_passes(checks.check_shape, capsys, tensor, (2, 10), name="logits")
+
+    message = failure(checks.check_shape, np.zeros((5, 26, 26, 1)), (None, 28, 28, 1), "x")
+    assert "axis 1 (size 26)" in message and "axis 2 (size 26)" in message
+    assert "28" not in message  # the expected size is not revealed
+    message = failure(
+        checks.check_shape, np.zeros((5, 26, 26, 1)), (None, 28, 28, 1), "x", reveal=True
+    )
+    assert "It should be (any, 28, 28, 1)" in message
+    message = failure(checks.check_shape, np.zeros((5, 28, 28)), (None, 28, 28, 1))
+    assert "fewer" in message and "np.expand_dims" in message
+    message = failure(checks.check_shape, np.zeros((5, 28, 28, 1, 1)), (None, 28, 28, 1))
+    assert "more" in message and "np.squeeze" in message
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_check_parameter_count(capsys):
+    model = models.seed_cnn()
+    assert_passes(checks.check_parameter_count, capsys, model, 27_562)
+
+    # A typical mistake: padding="same" keeps the maps larger, so Dense gets more inputs.
+    wrong = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(name="pool1"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
+            keras.layers.MaxPooling2D(name="pool2"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(64, activation="relu", name="dense"),
+            keras.layers.Dropout(0.2, name="dropout"),
+            keras.layers.Dense(10, activation="softmax", name="output"),
+        ]
+    )
+    message = failure(checks.check_parameter_count, wrong, 27_562)
+    actual = wrong.count_params()
+    assert f"{actual:,}" in message and "too many" in message
+    assert "27,562" not in message and "27562" not in message  # never the answer
+    assert "conv1" in message and "50,240" in message  # the model's own per-layer counts
+    assert "padding" in message
+
+    message = failure(checks.check_parameter_count, wrong, 100_000)
+    assert "too few" in message and "100,000" not in message
+    message = failure(checks.check_parameter_count, wrong, 27_562, reveal=True)
+    assert "published architecture has 27,562" in message
+
+
+def test_check_parameter_count_unbuilt_model():
+    unbuilt = keras.Sequential([keras.layers.Dense(3)])
+    assert "keras.Input" in failure(checks.check_parameter_count, unbuilt, 10)
+    assert "Keras model" in failure(checks.check_parameter_count, "model", 10)
+
+
+def dense_model(units, activation, extra=None):
+    layers = [keras.Input((4,)), keras.layers.Dense(units, activation=activation, name="out")]
+    return keras.Sequential(layers + ([extra] if extra else []))
+
+
+def test_check_output_layer(capsys):
+    out = assert_passes(checks.check_output_layer, capsys, dense_model(10, "softmax"), 10)
+    assert "10 units with softmax" in out
+    xray = models.xray_cnn(image_size=32, channels=1)
+    assert_passes(checks.check_output_layer, capsys, xray, 2, "sigmoid")
+    # an Activation layer after a linear Dense counts as the output activation
+    split = dense_model(10, None, keras.layers.Activation("softmax"))
+    assert_passes(checks.check_output_layer, capsys, split, 10)
+    softmax_layer = dense_model(10, None, keras.layers.Softmax())
+    assert_passes(checks.check_output_layer, capsys, softmax_layer, 10)
+
+    message = failure(checks.check_output_layer, dense_model(1, "softmax"), 2, "sigmoid")
+    assert "always outputs 1.0" in message and "sigmoid" in message and "one unit" in message
+    message = failure(checks.check_output_layer, dense_model(2, "softmax"), 2, "sigmoid")
+    assert "asks for a sigmoid" in message
+    message = failure(checks.check_output_layer, dense_model(2, "sigmoid"), 2, "sigmoid")
+    assert "2 sigmoid units" in message and "only one probability" in message
+    message = failure(checks.check_output_layer, dense_model(10, None), 10)
+    assert "logits" in message and "softmax" in message
+    message = failure(checks.check_output_layer, dense_model(10, "relu"), 10)
+    assert "'relu'" in message
+    message = failure(checks.check_output_layer, dense_model(10, "sigmoid"), 10)
+    assert "do not sum to 1" in message
+    message = failure(checks.check_output_layer, dense_model(64, "softmax"), 10)
+    assert "64 unit(s)" in message and "10 classes" in message
+    with pytest.raises(ValueError, match="activation"):
+        checks.check_output_layer(dense_model(10, "softmax"), 10, activation="tanh")
+
+
+def test_check_compiled(capsys):
+    model = models.seed_cnn()
+    message = failure(checks.check_compiled, model)
+    assert "not compiled" in message and "model.compile" in message
+
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    out = assert_passes(checks.check_compiled, capsys, model)
+    assert "Adam" in out
+    assert_passes(checks.check_compiled, capsys, model, loss="sparse_categorical_crossentropy")
+    # names, functions and Loss objects compare by name
+    same = keras.losses.SparseCategoricalCrossentropy()
+    assert_passes(checks.check_compiled, capsys, model, loss=same)
+    model.compile(optimizer="adam", loss=keras.losses.sparse_categorical_crossentropy)
+    assert_passes(checks.check_compiled, capsys, model, loss="sparse_categorical_crossentropy")
+
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    message = failure(checks.check_compiled, model, loss="sparse_categorical_crossentropy")
+    assert "one-hot" in message and "integer labels" in message
+    assert "sparse_categorical_crossentropy" not in message  # the hint does not name it
+
+    model.compile(optimizer="adam", loss="mse")
+    message = failure(checks.check_compiled, model, loss="sparse_categorical_crossentropy")
+    assert "regression" in message
+
+    binary = models.xray_cnn(image_size=32, channels=1)
+    binary.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    message = failure(checks.check_compiled, binary, loss="binary_crossentropy")
+    assert "single probability" in message and "binary_crossentropy" not in message
+    binary.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    message = failure(checks.check_compiled, binary, loss="binary_crossentropy")
+    assert "from_logits=True" in message and "sigmoid" in message
+
+
+def test_docstring_examples_run(capsys):
+    results = doctest.testmod(checks)
+    assert results.attempted >= 7
+    assert results.failed == 0
