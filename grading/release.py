@@ -1,0 +1,488 @@
+"""``cnnlab release``: student versions of the assignments, and proof that nothing leaked.
+
+nbgrader's ``generate_assignment`` turns each source assignment ``notebooks/<assignment>/``
+into its student version ``build/release/<assignment>/`` (solutions replaced by stubs,
+hidden tests and mark schemes removed, outputs cleared, test cells locked) and records the
+assignment in the gradebook. Then :func:`scan_release` reads every released file and proves
+that no instructor-only text is in it:
+
+- no delimiter (``BEGIN SOLUTION``, ``BEGIN HIDDEN TESTS``, ``BEGIN MARK SCHEME`` and their
+  ends) anywhere in a released file;
+- no non-trivial line of a solution, hidden-test or mark-scheme region of the assignment's
+  sources in a released cell (source or outputs), unless that very cell shows the same line
+  outside its regions in the source (a skeleton line such as ``def build_model():``);
+- no such line in any other released file;
+- and, in the sources, no line of one cell's region written outside the regions of another
+  cell (a solution pasted into a hint, a hidden check repeated in a visible test), which
+  nbgrader would release as it stands.
+
+A leak fails the release: the leaking assignment's release folder is removed, and the error
+names the file, the cell (index and ``grade_id``) and the line. "Non-trivial" is
+:func:`grading.regions.is_trivial`'s rule: blank lines, punctuation, lines under six
+characters and bare statements such as ``return model`` are too generic to count.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from grading.nbgrader_driver import NbgraderError, load_nbgrader_config, run_converter
+from grading.paths import CoursePaths, course_paths
+from grading.regions import MARKERS, SecretLine, is_trivial, notebook_regions, strip_ansi
+
+__all__ = [
+    "Leak",
+    "ReleaseLeakError",
+    "ReleasedAssignment",
+    "release_assignments",
+    "scan_release",
+    "select_assignments",
+]
+
+
+@dataclass(frozen=True)
+class Leak:
+    """Instructor-only text found where students would see it.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file (a released file, or a source notebook for a leak written in the source).
+    kind : str
+        ``"solution"``, ``"hidden test"``, ``"mark scheme"`` or ``"marker"`` (a delimiter).
+    line : str
+        The leaked line, stripped.
+    cell_index : int or None
+        Index of the cell in the notebook; None outside notebooks or cells.
+    grade_id : str or None
+        The cell's nbgrader ``grade_id``.
+    line_number : int or None
+        Line number in a file that is not a notebook.
+    origin : str
+        Where the line comes from in the source, e.g. ``"cell 3 (grade_id mean_of)"``.
+    """
+
+    path: Path
+    kind: str
+    line: str
+    cell_index: int | None = None
+    grade_id: str | None = None
+    line_number: int | None = None
+    origin: str = ""
+
+    def __str__(self) -> str:
+        where = str(self.path)
+        if self.cell_index is not None:
+            where += f", cell {self.cell_index} (grade_id {self.grade_id or '-'})"
+        elif self.line_number is not None:
+            where += f", line {self.line_number}"
+        what = "a delimiter" if self.kind == "marker" else f"a {self.kind} line"
+        origin = f" from {self.origin}" if self.origin else ""
+        return f"{where}: {what}{origin} leaked: {self.line!r}"
+
+
+class ReleaseLeakError(RuntimeError):
+    """The release scan found instructor-only text in what students would receive.
+
+    Attributes
+    ----------
+    leaks : list of Leak
+        Every leak found.
+    """
+
+    def __init__(self, leaks: list[Leak], removed: list[Path] | None = None):
+        self.leaks = list(leaks)
+        lines = [f"The release leaks instructor-only text ({len(self.leaks)} found):"]
+        lines += [f"  {leak}" for leak in self.leaks]
+        if removed:
+            lines.append("Removed the leaking release folder(s): " + ", ".join(map(str, removed)))
+        lines.append(
+            "Fix the source notebook: keep solutions between ### BEGIN SOLUTION / "
+            "### END SOLUTION and hidden tests between ### BEGIN HIDDEN TESTS / "
+            "### END HIDDEN TESTS, and do not repeat their lines in other cells."
+        )
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class ReleasedAssignment:
+    """One released assignment.
+
+    Attributes
+    ----------
+    name : str
+        The assignment, e.g. ``"02_mnist"``.
+    folder : pathlib.Path
+        ``build/release/<assignment>/``.
+    notebooks : tuple of pathlib.Path
+        The released notebooks.
+    secret_lines : int
+        How many non-trivial instructor-only lines the scan looked for.
+    """
+
+    name: str
+    folder: Path
+    notebooks: tuple[Path, ...]
+    secret_lines: int
+
+
+def select_assignments(paths: CoursePaths, assignments: list[str] | None = None) -> list[str]:
+    """Check assignment names against the course's sources.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignments : list of str, optional
+        Names such as ``["02_mnist"]``; default every source assignment.
+
+    Returns
+    -------
+    list of str
+        The names, in course order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the course has no source assignments.
+    ValueError
+        If a name is not a source assignment; the message lists those that exist.
+    """
+    available = paths.assignments() if paths.notebooks.is_dir() else []
+    if not available:
+        raise FileNotFoundError(
+            f"No source assignments in {paths.notebooks}: expected "
+            "notebooks/<NN_name>/<notebook>.ipynb (for example notebooks/02_mnist/mnist_cnn.ipynb)."
+        )
+    if not assignments:
+        return available
+    unknown = [name for name in assignments if name not in available]
+    if unknown:
+        raise ValueError(
+            f"Unknown assignment(s) {', '.join(map(repr, unknown))}; "
+            f"the course has: {', '.join(available)}."
+        )
+    return [name for name in available if name in assignments]
+
+
+def _stub_lines(config) -> set[str]:
+    """Lines nbgrader itself writes into released cells (code and text stubs)."""
+    from nbgrader.preprocessors import ClearSolutions
+
+    clear = ClearSolutions(config=config)
+    stubs = [*clear.code_stub.values(), clear.text_stub]
+    return {line.strip() for stub in stubs for line in stub.split("\n")}
+
+
+def _read_notebook(path: Path) -> dict:
+    with path.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _text_of(value) -> str:
+    if isinstance(value, list):
+        return "".join(item if isinstance(item, str) else "" for item in value)
+    return value if isinstance(value, str) else ""
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in strip_ansi(text).split("\n")]
+
+
+def _output_lines(cell) -> list[str]:
+    """Every line of a cell's outputs (text, tracebacks, results), without colour codes."""
+    chunks = []
+    for output in cell.get("outputs", []) or []:
+        chunks.append(_text_of(output.get("text", "")))
+        chunks.append(_text_of(output.get("evalue", "")))
+        chunks.extend(_text_of(entry) for entry in output.get("traceback", []) or [])
+        for value in (output.get("data") or {}).values():
+            chunks.append(_text_of(value))
+    return [line for chunk in chunks for line in _lines(chunk)]
+
+
+def _describe(secret: SecretLine, notebook: Path) -> str:
+    return f"{notebook.name} cell {secret.cell_index} (grade_id {secret.grade_id or '-'})"
+
+
+def _secret_in(line: str, secrets, *, contained: bool) -> str | None:
+    """The secret line equal to ``line`` or, where text quotes code, contained in it."""
+    if line in secrets:
+        return line
+    if contained:
+        return next((text for text in secrets if text in line), None)
+    return None
+
+
+def _marker_in(line: str) -> bool:
+    return any(marker in line for marker in MARKERS)
+
+
+def _scan_sources(sources: list[Path]) -> tuple[list[Leak], dict[str, tuple[SecretLine, Path]]]:
+    """Leaks written in the sources, and every non-trivial secret line of the assignment."""
+    regions = {path: notebook_regions(_read_notebook(path)) for path in sources}
+    secrets: dict[str, list[tuple[SecretLine, Path]]] = {}
+    for path, cells in regions.items():
+        for cell in cells:
+            for secret in cell.secret:
+                if not is_trivial(secret.text):
+                    secrets.setdefault(secret.text, []).append((secret, path))
+    leaks = []
+    for path, cells in regions.items():
+        for cell in cells:
+            for line in dict.fromkeys(cell.public):
+                found = _secret_in(line, secrets, contained=cell.cell_type != "code")
+                owners = [
+                    (secret, owner)
+                    for secret, owner in secrets.get(found, [])
+                    if (owner, secret.cell_index) != (path, cell.index)
+                ]
+                if owners:
+                    secret, owner = owners[0]
+                    leaks.append(
+                        Leak(
+                            path=path,
+                            kind=secret.kind,
+                            line=found,
+                            cell_index=cell.index,
+                            grade_id=cell.grade_id,
+                            origin=_describe(secret, owner) + ", written here outside the markers",
+                        )
+                    )
+    first = {text: occurrences[0] for text, occurrences in secrets.items()}
+    return leaks, first
+
+
+def scan_release(
+    paths: CoursePaths, assignment: str, *, stub_lines: set[str] | None = None
+) -> tuple[list[Leak], int]:
+    """Scan one released assignment (and its sources) for instructor-only text.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignment : str
+        The assignment, e.g. ``"02_mnist"``; its release must exist.
+    stub_lines : set of str, optional
+        Lines nbgrader writes in place of solutions; default from the course configuration.
+
+    Returns
+    -------
+    leaks : list of Leak
+        Empty when nothing leaked.
+    secret_lines : int
+        How many distinct non-trivial instructor-only lines were looked for.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the assignment has not been released.
+    """
+    folder = paths.release / assignment
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"No release of {assignment!r} at {folder}: run `cnnlab release {assignment}` first."
+        )
+    if stub_lines is None:
+        stub_lines = _stub_lines(load_nbgrader_config(paths))
+    sources = sorted((paths.notebooks / assignment).glob("*.ipynb"))
+    leaks, secrets = _scan_sources(sources)
+    for released in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if released.suffix == ".ipynb":
+            leaks.extend(
+                _scan_notebook(released, paths.notebooks / assignment, secrets, stub_lines)
+            )
+        else:
+            leaks.extend(_scan_file(released, secrets))
+    return leaks, len(secrets)
+
+
+def _scan_notebook(
+    released: Path,
+    source_folder: Path,
+    secrets: dict[str, tuple[SecretLine, Path]],
+    stub_lines: set[str],
+) -> list[Leak]:
+    notebook = _read_notebook(released)
+    source = source_folder / released.name
+    regions = notebook_regions(_read_notebook(source)) if source.is_file() else []
+    by_grade_id = {cell.grade_id: cell for cell in regions if cell.grade_id}
+    everywhere = {line for cell in regions for line in cell.public}
+    leaks = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        grade_id = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+        if grade_id in by_grade_id:
+            allowed = set(by_grade_id[grade_id].public)
+        elif index < len(regions) and regions[index].cell_type == cell.get("cell_type"):
+            allowed = set(regions[index].public)
+        else:
+            allowed = everywhere
+        allowed = allowed | stub_lines
+        source_lines = _lines(_text_of(cell.get("source", "")))
+        output_lines = _output_lines(cell)
+        for line in dict.fromkeys(source_lines + output_lines):
+            if _marker_in(line):
+                leaks.append(Leak(released, "marker", line, index, grade_id))
+                continue
+            # text and tracebacks quote code within a line ("----> 3 code", "`code`")
+            quoted = cell.get("cell_type") != "code" or line in output_lines
+            found = _secret_in(line, secrets, contained=quoted)
+            if found and line not in allowed:
+                secret, owner = secrets[found]
+                leaks.append(
+                    Leak(
+                        released,
+                        secret.kind,
+                        found,
+                        index,
+                        grade_id,
+                        origin=_describe(secret, owner),
+                    )
+                )
+    if not any(leak.kind == "marker" for leak in leaks):
+        raw = released.read_text(encoding="utf-8")
+        for marker in MARKERS:
+            if marker in raw:
+                leaks.append(Leak(released, "marker", marker, origin="notebook metadata"))
+    return leaks
+
+
+def _scan_file(released: Path, secrets: dict[str, tuple[SecretLine, Path]]) -> list[Leak]:
+    try:
+        text = released.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, ValueError):
+        return []  # binary data (images, arrays) holds no source lines
+    leaks = []
+    for number, raw_line in enumerate(text.split("\n"), start=1):
+        line = raw_line.strip()
+        if _marker_in(line):
+            leaks.append(Leak(released, "marker", line, line_number=number))
+        elif found := _secret_in(line, secrets, contained=released.suffix != ".py"):
+            secret, owner = secrets[found]
+            leaks.append(
+                Leak(
+                    released,
+                    secret.kind,
+                    found,
+                    line_number=number,
+                    origin=_describe(secret, owner),
+                )
+            )
+    return leaks
+
+
+def release_assignments(
+    paths: CoursePaths | None = None,
+    assignments: list[str] | None = None,
+    db_url: str | None = None,
+) -> list[ReleasedAssignment]:
+    """Generate the student versions of assignments and prove that nothing leaked.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths, optional
+        The course; default :func:`grading.paths.course_paths`.
+    assignments : list of str, optional
+        Assignment names; default all source assignments.
+    db_url : str, optional
+        Gradebook in which nbgrader records the assignments (anything
+        :func:`grading.gradebook.normalise_db_url` accepts); default the course's
+        ``build/gradebook.db``.
+
+    Returns
+    -------
+    list of ReleasedAssignment
+        One per assignment, in course order. A previous release is overwritten.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the course has no source assignments.
+    ValueError
+        If an assignment name is unknown (the message lists the course's assignments).
+    grading.gradebook.GradebookError
+        If the gradebook database cannot be reached.
+    grading.nbgrader_driver.NbgraderError
+        If nbgrader cannot generate an assignment (e.g. a solution region in a cell not
+        marked as a solution cell); the message holds nbgrader's error.
+    ReleaseLeakError
+        If the scan finds instructor-only text; the leaking release folders are removed.
+    """
+    from nbgrader.converters import GenerateAssignment
+
+    from grading.gradebook import normalise_db_url, open_gradebook
+
+    paths = paths or course_paths()
+    names = select_assignments(paths, assignments)
+    url = normalise_db_url(db_url, paths)
+    with open_gradebook(url, paths):
+        pass  # reachable, and created with its tables before nbgrader writes to it
+    config = load_nbgrader_config(paths, url)
+    stubs = _stub_lines(config)
+    released, leaks, removed = [], [], []
+    for name in names:
+        run_converter(GenerateAssignment, config, assignment_id=name, create_assignment=True)
+        folder = paths.release / name
+        found, secret_count = scan_release(paths, name, stub_lines=stubs)
+        if found:
+            leaks.extend(found)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+            continue
+        notebooks = tuple(sorted(folder.glob("*.ipynb")))
+        released.append(ReleasedAssignment(name, folder, notebooks, secret_count))
+    if leaks:
+        raise ReleaseLeakError(leaks, removed)
+    return released
+
+
+def add_arguments(parser) -> None:
+    """Add ``cnnlab release`` arguments.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    parser.add_argument(
+        "assignments", nargs="*", metavar="ASSIGNMENT", help="assignments to release (all)"
+    )
+    parser.add_argument("--db", metavar="URL", help="gradebook URL (build/gradebook.db)")
+
+
+def main(args) -> int:
+    """Run ``cnnlab release``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        0 when released and clean, 1 on a leak or an nbgrader failure, 2 on bad arguments
+        or an unreachable gradebook.
+    """
+    from grading.gradebook import GradebookError
+
+    try:
+        released = release_assignments(course_paths(), args.assignments or None, args.db)
+    except (ReleaseLeakError, NbgraderError) as error:
+        print(f"cnnlab release: {error}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError, GradebookError) as error:
+        print(f"cnnlab release: {error}", file=sys.stderr)
+        return 2
+    for item in released:
+        names = ", ".join(path.name for path in item.notebooks)
+        print(
+            f"released {item.name}: {names} -> {item.folder} "
+            f"(leak scan clean: {item.secret_lines} instructor-only lines checked)"
+        )
+    return 0
