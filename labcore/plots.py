@@ -24,8 +24,8 @@ What is where:
 * data: :func:`image_grid`, :func:`class_balance`;
 * training: :func:`learning_curves` (from the DataFrame that :func:`labcore.training.fit`
   returns);
-* results: :func:`confusion_matrix`, :func:`prediction_grid`, :func:`misclassified`,
-  :func:`roc_curve`;
+* results: :func:`class_probabilities` (one prediction), :func:`confusion_matrix`,
+  :func:`prediction_grid`, :func:`misclassified`, :func:`roc_curve`;
 * inside the network: :func:`conv_filters`, :func:`feature_maps`;
 * tuning: :func:`tuning_heatmap`, :func:`tuning_ranking` (from the results of
   :func:`labcore.tuning.search`).
@@ -49,6 +49,7 @@ from labcore import metrics
 __all__ = [
     "NotebookFigure",
     "class_balance",
+    "class_probabilities",
     "confusion_matrix",
     "conv_filters",
     "feature_maps",
@@ -326,6 +327,83 @@ def learning_curves(history, metric_names: Sequence[str] = ("loss", "accuracy"))
 
 
 # --------------------------------------------------------------------------- results
+
+
+def class_probabilities(
+    probabilities,
+    class_names: Sequence[str] | None = None,
+    *,
+    image=None,
+    true_label=None,
+    title: str | None = None,
+) -> Figure:
+    """One prediction: the class probabilities as bars, next to the image if given.
+
+    Parameters
+    ----------
+    probabilities : array-like of float
+        One row of a softmax output, shape ``(n_classes,)`` (or ``(1, n_classes)``).
+    class_names : sequence of str or None
+        Names of the classes (default ``"0"``, ``"1"``, ...).
+    image : array-like or None
+        The image, ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``; shown on the left.
+    true_label : int or None
+        The correct class: its bar is outlined in black and named in the title.
+    title : str or None
+        The title; by default ``"Predicted: <class> (<probability>)"`` and the true class.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes of bars (the predicted class coloured, each bar labelled with its
+        probability in %), plus one axes with the image when given.
+
+    Raises
+    ------
+    ValueError
+        If ``probabilities`` is not one vector, or ``class_names`` has another length.
+    """
+    values = np.asarray(probabilities, dtype=np.float64)
+    if values.ndim == 2 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(
+            f"probabilities must be one row of class probabilities, got shape {values.shape}; "
+            "for a batch of predictions pass one row, e.g. probabilities[0]"
+        )
+    names = [str(i) for i in range(len(values))] if class_names is None else list(class_names)
+    if len(names) != len(values):
+        raise ValueError(f"{len(values)} probabilities but {len(names)} class_names")
+    predicted = int(values.argmax())
+    columns = 2 if image is not None else 1
+    fig, axes = _subplots(
+        1,
+        columns,
+        figsize=(2.4 * (columns - 1) + 0.35 * len(values) + 1.8, 2.8),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1, 2.2] if image is not None else [1]},
+    )
+    bar_axes = axes[0][-1]
+    if image is not None:
+        _show_image(axes[0][0], _as_images(np.asarray(image)[np.newaxis])[0])
+    colors = [WRONG_COLOR if i == predicted else "lightsteelblue" for i in range(len(values))]
+    if true_label is not None and int(true_label) == predicted:
+        colors[predicted] = "seagreen"
+    bars = bar_axes.bar(names, values, color=colors)
+    if true_label is not None:
+        bars[int(true_label)].set_edgecolor("black")
+        bars[int(true_label)].set_linewidth(2)
+    bar_axes.bar_label(bars, labels=[f"{v:.0%}" for v in values], fontsize=7)
+    bar_axes.set_ylim(0, 1.12)
+    bar_axes.set_xlabel("class")
+    bar_axes.set_ylabel("probability")
+    if title is None:
+        title = f"Predicted: {names[predicted]} ({values[predicted]:.1%})"
+        if true_label is not None:
+            title += f" / True: {names[int(true_label)]}"
+    bar_axes.set_title(title)
+    fig.tight_layout()
+    return _finish(fig)
 
 
 def confusion_matrix(

@@ -69,6 +69,7 @@ class Profile:
     tuning_time_budget_s: float
     tuning_epochs: int
     tuning_train_size: int | None
+    tuning_final_epochs: int  # retraining the chosen configuration (notebook 04)
 
     def replace(self, **changes) -> Profile:
         """Return a copy with some fields changed (papermill overrides such as epochs).
@@ -114,6 +115,7 @@ _PROFILES: dict[str, Profile] = {
         tuning_time_budget_s=900.0,
         tuning_epochs=3,
         tuning_train_size=20_000,
+        tuning_final_epochs=10,
     ),
     "grade": Profile(
         name="grade",
@@ -124,17 +126,18 @@ _PROFILES: dict[str, Profile] = {
         seed_cnn_epochs=2,
         designed_cnn_epochs=2,
         seed_cnn_min_accuracy=0.85,
-        designed_cnn_min_accuracy=0.93,
-        xray_image_size=96,
+        designed_cnn_min_accuracy=0.95,
+        xray_image_size=80,
         xray_batch_size=16,
-        xray_epochs=2,
-        pneumonia_train_size=2_000,
-        pneumonia_epochs=3,
+        xray_epochs=1,
+        pneumonia_train_size=1_500,
+        pneumonia_epochs=2,
         pneumonia_min_auc=0.80,
         tuning_trials=3,
         tuning_time_budget_s=90.0,
         tuning_epochs=1,
         tuning_train_size=3_000,
+        tuning_final_epochs=2,
     ),
     "smoke": Profile(
         name="smoke",
@@ -156,6 +159,7 @@ _PROFILES: dict[str, Profile] = {
         tuning_time_budget_s=30.0,
         tuning_epochs=1,
         tuning_train_size=1_000,
+        tuning_final_epochs=1,
     ),
 }
 

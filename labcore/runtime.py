@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 __all__ = [
     "METRICS_MIMETYPE",
@@ -30,6 +31,7 @@ __all__ = [
     "record",
     "recorded",
     "set_seed",
+    "work_dir",
 ]
 
 #: Output mimetype under which :func:`record` stores a notebook's key results; the runner
@@ -233,6 +235,69 @@ def recorded() -> dict[str, object]:
         A copy of the recorded results.
     """
     return dict(_recorded)
+
+
+#: Moves ``build/`` of a course checkout elsewhere (the same variable as the ``cnnlab`` commands).
+BUILD_DIR_ENV = "CNNLAB_BUILD_DIR"
+
+
+def _course_checkout(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``pyproject.toml`` and ``notebooks/``."""
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return None
+
+
+def work_dir(*parts: str) -> Path:
+    """A folder for the files a notebook writes (checkpoints, tuning results), created if needed.
+
+    A notebook runs with its own folder as the working directory, and that folder is what
+    instructors release: a checkpoint written next to a course notebook would be handed out
+    with it. So the files go to a ``build/`` folder (git-ignored, never released):
+
+    * inside a course checkout (a folder at or above the working directory that holds
+      ``pyproject.toml`` and ``notebooks/``): the checkout's ``build/``, or
+      ``CNNLAB_BUILD_DIR`` when that is set, as for every ``cnnlab`` command;
+    * anywhere else (your own copy of a released notebook, a grading sandbox): ``build/``
+      in the working directory.
+
+    Parameters
+    ----------
+    *parts : str
+        Sub-folders, e.g. ``work_dir("checkpoints")``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (absolute); it exists.
+
+    Examples
+    --------
+    >>> work_dir("tuning") / "tuning_results.csv"  # doctest: +SKIP
+    PosixPath('/home/me/cnnlab/build/tuning/tuning_results.csv')
+    """
+    for part in parts:
+        if (
+            not isinstance(part, str)
+            or not part
+            or Path(part).is_absolute()
+            or ".." in Path(part).parts
+        ):
+            raise ValueError(
+                f"work_dir parts must be relative folder names such as 'checkpoints', got {part!r}"
+            )
+    here = Path.cwd().resolve()
+    checkout = _course_checkout(here)
+    if checkout is None:
+        base = here / "build"
+    elif os.environ.get(BUILD_DIR_ENV):
+        base = Path(os.environ[BUILD_DIR_ENV]).expanduser().resolve()
+    else:
+        base = checkout / "build"
+    folder = base.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 class Stopwatch:

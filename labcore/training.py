@@ -496,6 +496,38 @@ def _is_array_like(data) -> bool:
     return isinstance(data, np.ndarray | list | tuple) or hasattr(data, "__array__")
 
 
+def _is_grain_dataset(data) -> bool:
+    """Grain datasets (``load_image_folder`` on the JAX and PyTorch backends)."""
+    return type(data).__module__.startswith("grain.")
+
+
+def _with_class_weights(dataset, class_weight: Mapping[int, float]):
+    """A Grain dataset whose batches carry the weight of each example's class.
+
+    Keras applies ``class_weight`` itself to arrays and ``tf.data`` datasets but refuses it
+    for Grain datasets, so there each batch ``(images, labels)`` becomes ``(images, labels,
+    sample_weights)``, which weighs the loss exactly as ``class_weight`` would.
+    """
+    weights = np.zeros(max(int(index) for index in class_weight) + 1, dtype=np.float32)
+    for index, weight in class_weight.items():
+        weights[int(index)] = weight
+
+    def add_sample_weights(batch):
+        images, labels = batch[0], batch[1]
+        classes = np.asarray(labels)
+        if classes.ndim == 2 and classes.shape[1] > 1:  # one-hot labels
+            classes = classes.argmax(axis=1)
+        classes = classes.reshape(-1).astype(np.int64)
+        if classes.size and (classes.min() < 0 or classes.max() >= len(weights)):
+            raise ValueError(
+                f"class_weight has weights for classes 0-{len(weights) - 1}, but a batch holds "
+                f"label {int(classes.max())}: give every class a weight."
+            )
+        return images, labels, weights[classes]
+
+    return dataset.map(add_sample_weights)
+
+
 def _history_frame(history, logger: EpochLogger) -> pd.DataFrame:
     results = {name: values for name, values in history.history.items() if name != "learning_rate"}
     frame = pd.DataFrame(_ordered(results))
@@ -548,12 +580,16 @@ def fit(
         already batched.
     class_weight : dict or None
         ``{class_index: weight}``, e.g. from :func:`class_weights`.
+        (Keras does not take it for Grain datasets; there each batch gets the weights of
+        its examples' classes as sample weights, which weighs the loss the same way.)
     checkpoint_path : str or path-like or None
         Save the best model here as a ``.keras`` file.
     early_stopping_patience, reduce_lr_patience : int or None
         See :func:`standard_callbacks` (defaults 3 and 2; None switches one off). With early
         stopping the model ends with the weights of its best epoch; without it, with those
-        of its last epoch.
+        of its last epoch. A model compiled with a learning-rate schedule object (such as
+        :func:`labcore.models.compile_fast_cnn` gives it) gets no ``ReduceLROnPlateau``: its
+        schedule owns the learning rate, which Keras then does not let a callback change.
     lr_schedule : {"cosine", "one-cycle"} or callable or None
         A learning-rate schedule (see :func:`learning_rate_schedule`).
     monitor : str, default="val_loss"
@@ -626,6 +662,8 @@ def fit(
     if seed is not None:
         set_seed(seed)
     logger = EpochLogger(print_lines=mode == "lines", monitor=monitor)
+    if _optimizer_has_schedule(model):
+        reduce_lr_patience = None  # Keras cannot set a scheduled learning rate
     standard = standard_callbacks(
         monitor=monitor,
         early_stopping_patience=early_stopping_patience,
@@ -636,6 +674,8 @@ def fit(
     )
     # The logger goes first: it checks the monitor before the other callbacks look for it.
     all_callbacks = [logger, *standard, *(callbacks or [])]
+    if class_weight is not None and _is_grain_dataset(x):
+        x, class_weight = _with_class_weights(x, class_weight), None
     with warnings.catch_warnings():
         # Datasets of unknown length (Grain) end their first epoch by running out of data,
         # which Keras reports as a warning on standard error; here that is expected.
@@ -667,6 +707,12 @@ def fit(
     if mode != "off":
         _print_summary(frame, early_stopping is not None, checkpoint_path)
     return frame
+
+
+def _optimizer_has_schedule(model) -> bool:
+    """True when the model's optimizer takes its learning rate from a schedule object."""
+    rate = getattr(model.optimizer, "_learning_rate", None)
+    return isinstance(rate, keras.optimizers.schedules.LearningRateSchedule)
 
 
 def _print_summary(frame: pd.DataFrame, restored: bool, checkpoint_path) -> None:

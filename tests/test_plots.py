@@ -124,6 +124,35 @@ def test_learning_curves_from_a_keras_history_dict_without_accuracy():
         plots.learning_curves({"auc": [0.5]})
 
 
+def test_class_probabilities_bars_with_the_image_and_the_prediction(digits):
+    images, labels = digits
+    probabilities = np.full(10, 0.02)
+    probabilities[3] = 0.82
+    fig = plots.class_probabilities(probabilities, image=images[0], true_label=int(labels[0]))
+    assert _untracked(fig)
+    image_axes, bar_axes = fig.axes
+    assert len(image_axes.images) == 1
+    heights = [patch.get_height() for patch in bar_axes.patches]
+    assert heights == pytest.approx(probabilities.tolist())
+    assert bar_axes.get_title() == f"Predicted: 3 (82.0%) / True: {labels[0]}"
+    assert [text.get_text() for text in bar_axes.texts][3] == "82%"
+    # the predicted bar stands out; a right prediction is green, a wrong one red
+    assert bar_axes.patches[3].get_facecolor() == to_rgba(
+        "seagreen" if labels[0] == 3 else plots.WRONG_COLOR
+    )
+    assert bar_axes.patches[0].get_facecolor() == to_rgba("lightsteelblue")
+
+
+def test_class_probabilities_without_image_and_errors():
+    fig = plots.class_probabilities([[0.1, 0.9]], ["normal", "pneumonia"])
+    assert len(fig.axes) == 1
+    assert fig.axes[0].get_title() == "Predicted: pneumonia (90.0%)"
+    with pytest.raises(ValueError, match="one row"):
+        plots.class_probabilities(np.ones((2, 10)) / 10)
+    with pytest.raises(ValueError, match="class_names"):
+        plots.class_probabilities([0.5, 0.5], ["a", "b", "c"])
+
+
 def test_confusion_matrix_heatmap_shows_counts_and_row_rates():
     y_true = [0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
     y_pred = [0, 0, 0, 1, 1, 1, 1, 1, 0, 0]

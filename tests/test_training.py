@@ -146,6 +146,34 @@ def test_reduce_lr_on_plateau_halves_the_learning_rate(mnist_small):
     assert history["learning_rate"].tolist() == pytest.approx([0.01, 0.01, 0.005])
 
 
+@pytest.mark.filterwarnings(FROZEN_WARNING)
+def test_a_model_compiled_with_a_schedule_trains_through_a_plateau(mnist_small):
+    (x, y), validation = mnist_small
+    model = tiny_cnn(trainable=False)
+    schedule = keras.optimizers.schedules.CosineDecay(0.01, decay_steps=20)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    # a frozen model plateaus at once: ReduceLROnPlateau (patience 0) would try to set the
+    # scheduled learning rate, which Keras refuses with a TypeError
+    history = training.fit(
+        model,
+        x,
+        y,
+        validation_data=validation,
+        epochs=3,
+        batch_size=128,
+        early_stopping_patience=None,
+        reduce_lr_patience=0,
+        verbose=0,
+    )
+    assert len(history) == 3
+    # no training step ran (nothing is trainable), so the schedule is still at its start
+    assert history["learning_rate"].tolist() == pytest.approx([0.01, 0.01, 0.01])
+
+
 def test_named_schedule_sets_the_learning_rate_of_each_epoch(mnist_small):
     (x, y), validation = mnist_small
     history = training.fit(
