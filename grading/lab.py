@@ -1,0 +1,464 @@
+"""``cnnlab lab``: JupyterLab for students and instructors, with the course's nbgrader settings.
+
+Students get JupyterLab in ``build/student/``, a working copy of the released assignments
+(``build/release/<assignment>/``, released first if it is not there yet). Copying never
+overwrites: a notebook the student has started stays as it is, and only files missing
+from the working copy are added. The notebook toolbar has nbgrader's **Validate** button,
+which runs the notebook in a fresh kernel and reports whether its visible tests pass.
+
+Instructors get JupyterLab in the course root, with nbgrader's formgrader open (its
+``CourseDirectory.root`` is ``build/``, which must lie inside the server's root).
+
+How the course's nbgrader settings apply
+----------------------------------------
+nbgrader's JupyterLab server extensions (Validate, formgrader, the assignment and course
+lists) each read ``nbgrader_config.py`` from every folder on the Jupyter configuration path
+and from the server's working folder, when they run, not when the server starts. So
+:func:`lab_environment` puts :data:`CONFIG_DIR`, the folder of ``grading/nbgrader_config.py``,
+first on ``JUPYTER_CONFIG_PATH`` and sets ``CNNLAB_ROOT`` and ``CNNLAB_BUILD_DIR`` so that
+the configuration finds this course from any working folder. Validate then executes with
+``c.Execute.timeout`` = 900 s per cell instead of nbgrader's 30 s, which a training cell
+would exceed. The same environment works for a plain ``jupyter lab`` (README, "Students:
+JupyterLab").
+
+The environment also drops ``MPLBACKEND``: kernels should draw figures inline, and a
+backend inherited from a shell, a test or CI (``Agg``) would turn pyplot figures into text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from grading.nbgrader_driver import CONFIG_FILE
+from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths, course_paths
+
+__all__ = [
+    "CONFIG_DIR",
+    "StudentCopy",
+    "free_port",
+    "lab_command",
+    "lab_environment",
+    "lab_route",
+    "lab_url",
+    "prepare_student_folder",
+    "student_folder",
+]
+
+#: The folder ``cnnlab lab`` puts on ``JUPYTER_CONFIG_PATH``: it holds the course's one
+#: ``nbgrader_config.py`` (and no other Jupyter configuration).
+CONFIG_DIR = CONFIG_FILE.parent
+#: Where students work: ``build/student/<assignment>/``.
+STUDENT_DIR_NAME = "student"
+#: The interface JupyterLab listens on unless ``--ip`` says otherwise: this machine only.
+DEFAULT_IP = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class StudentCopy:
+    """A student's working copy of one released assignment.
+
+    Attributes
+    ----------
+    assignment : str
+        The assignment, e.g. ``"02_mnist"``.
+    folder : pathlib.Path
+        ``build/student/<assignment>/``.
+    notebooks : tuple of pathlib.Path
+        The notebooks in the working copy, sorted.
+    copied : tuple of pathlib.Path
+        Files copied from the release this time (missing from the working copy before).
+    kept : tuple of pathlib.Path
+        Files the working copy already had; left untouched, whatever the release holds.
+    released_now : bool
+        Whether the assignment had to be released first.
+    """
+
+    assignment: str
+    folder: Path
+    notebooks: tuple[Path, ...]
+    copied: tuple[Path, ...]
+    kept: tuple[Path, ...]
+    released_now: bool = False
+
+
+def student_folder(paths: CoursePaths, assignment: str | None = None) -> Path:
+    """Where students work on the released assignments.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignment : str, optional
+        One assignment; default the folder holding all of them.
+
+    Returns
+    -------
+    pathlib.Path
+        ``build/student/`` or ``build/student/<assignment>/``.
+    """
+    folder = paths.build / STUDENT_DIR_NAME
+    return folder / assignment if assignment else folder
+
+
+def prepare_student_folder(
+    paths: CoursePaths, assignment: str, *, release_if_missing: bool = True
+) -> StudentCopy:
+    """Copy a released assignment into the student's working folder, overwriting nothing.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignment : str
+        The assignment, e.g. ``"02_mnist"``.
+    release_if_missing : bool, default=True
+        Release the assignment first (:func:`grading.release.release_assignments`) when
+        ``build/release/<assignment>/`` does not exist; if False, that is an error.
+
+    Returns
+    -------
+    StudentCopy
+        The working copy and what was copied or kept.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the assignment is not released and ``release_if_missing`` is False, or the course
+        has no such source assignment to release (the message lists those it has).
+    """
+    release = paths.release / assignment
+    released_now = False
+    if not release.is_dir():
+        if not release_if_missing:
+            raise FileNotFoundError(
+                f"Assignment {assignment!r} is not released ({release} does not exist): "
+                f"run `cnnlab release {assignment}` first."
+            )
+        from grading.release import release_assignments, select_assignments
+
+        try:
+            select_assignments(paths, [assignment])
+        except ValueError as error:
+            raise FileNotFoundError(str(error)) from None
+        release_assignments(paths, [assignment])
+        released_now = True
+    folder = student_folder(paths, assignment)
+    copied, kept = [], []
+    for source in sorted(p for p in release.rglob("*") if p.is_file()):
+        target = folder / source.relative_to(release)
+        if target.exists():
+            kept.append(target)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        copied.append(target)
+    notebooks = tuple(
+        sorted(p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    )
+    return StudentCopy(assignment, folder, notebooks, tuple(copied), tuple(kept), released_now)
+
+
+def lab_environment(
+    paths: CoursePaths,
+    *,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment for a JupyterLab server with the course's nbgrader settings.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course whose ``nbgrader_config.py`` applies.
+    profile : str, optional
+        A labcore run profile (``smoke``, ``grade``, ``full``) for every kernel the server
+        starts, Validate's included (``LABCORE_PROFILE``); default: none set, so notebooks
+        run in ``full`` and Validate in ``grade``.
+    environ : mapping, optional
+        The environment to start from; default ``os.environ``.
+
+    Returns
+    -------
+    dict
+        ``environ`` with :data:`CONFIG_DIR` first on ``JUPYTER_CONFIG_PATH``,
+        ``CNNLAB_ROOT`` and ``CNNLAB_BUILD_DIR`` naming the course, ``LABCORE_PROFILE`` if
+        a profile is given, and no ``MPLBACKEND``.
+
+    Raises
+    ------
+    ValueError
+        If ``profile`` is not a labcore profile.
+    """
+    from labcore.profile import PROFILE_ENV, PROFILE_NAMES
+
+    env = dict(os.environ if environ is None else environ)
+    config_path = [str(CONFIG_DIR)]
+    config_path += [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(config_path))
+    env[ROOT_ENV] = str(paths.root)
+    env[BUILD_ENV] = str(paths.build)
+    env.pop("MPLBACKEND", None)
+    if profile is not None:
+        if profile not in PROFILE_NAMES:
+            raise ValueError(
+                f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}."
+            )
+        env[PROFILE_ENV] = profile
+    return env
+
+
+def free_port(ip: str = DEFAULT_IP) -> int:
+    """A TCP port that is free on ``ip`` right now.
+
+    Parameters
+    ----------
+    ip : str, default="127.0.0.1"
+        The interface.
+
+    Returns
+    -------
+    int
+        A port number the operating system had free (another program may still take it
+        before JupyterLab binds it; JupyterLab then fails with "port is already in use").
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((ip, 0))
+        return int(probe.getsockname()[1])
+
+
+def lab_route(path: str | None = None, *, formgrader: bool = False) -> str:
+    """The JupyterLab route that opens a file, or formgrader.
+
+    Parameters
+    ----------
+    path : str, optional
+        A file to open, relative to the server's root (``"02_mnist/mnist_cnn.ipynb"``).
+    formgrader : bool, default=False
+        Open nbgrader's formgrader too.
+
+    Returns
+    -------
+    str
+        ``/lab``, ``/lab/tree/<path>``, either with ``?formgrader=true``.
+    """
+    route = "/lab/tree/" + quote(path.replace(os.sep, "/")) if path else "/lab"
+    return route + ("?formgrader=true" if formgrader else "")
+
+
+def lab_url(port: int, token: str, route: str = "/lab", *, ip: str = DEFAULT_IP) -> str:
+    """The address that opens JupyterLab at a route, logged in.
+
+    Parameters
+    ----------
+    port : int
+        The server's port.
+    token : str
+        The server's token.
+    route : str, default="/lab"
+        From :func:`lab_route`.
+    ip : str, default="127.0.0.1"
+        The server's interface.
+
+    Returns
+    -------
+    str
+        ``http://<ip>:<port><route>?token=<token>``.
+    """
+    host = f"[{ip}]" if ":" in ip else ip
+    separator = "&" if "?" in route else "?"
+    return f"http://{host}:{port}{route}{separator}{urlencode({'token': token})}"
+
+
+def lab_command(
+    root_dir: Path,
+    *,
+    port: int,
+    token: str,
+    ip: str = DEFAULT_IP,
+    open_browser: bool = True,
+    start_url: str | None = None,
+) -> list[str]:
+    """The command line that starts JupyterLab (run it with :func:`lab_environment`).
+
+    Parameters
+    ----------
+    root_dir : pathlib.Path
+        The folder JupyterLab shows and may open files in.
+    port : int
+        The port; no other is tried if it is taken.
+    token : str
+        The login token (part of the printed address).
+    ip : str, default="127.0.0.1"
+        The interface to listen on.
+    open_browser : bool, default=True
+        Open the system's web browser.
+    start_url : str, optional
+        Where the browser opens and ``/`` redirects, e.g. ``"/lab/tree/02_mnist/mnist_cnn.ipynb"``;
+        default ``/lab``.
+
+    Returns
+    -------
+    list of str
+        ``python -m jupyterlab ...`` with this interpreter, so the course environment's
+        JupyterLab and nbgrader extensions are the ones that run (with ``allow_root``
+        when running as root, as in containers and CI).
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={Path(root_dir).resolve()}",
+        f"--ServerApp.ip={ip}",
+        f"--ServerApp.port={int(port)}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.open_browser={open_browser}",
+    ]
+    if start_url:
+        command.append(f"--LabApp.default_url={start_url}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # containers and CI often run as root; JupyterLab refuses that unless told
+        command.append("--ServerApp.allow_root=True")
+    return command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``cnnlab lab``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument(
+        "--student",
+        dest="mode",
+        action="store_const",
+        const="student",
+        help="work on released assignments in build/student/ (the default)",
+    )
+    who.add_argument(
+        "--instructor",
+        dest="mode",
+        action="store_const",
+        const="instructor",
+        help="the course root with nbgrader's formgrader",
+    )
+    parser.set_defaults(mode="student")
+    parser.add_argument(
+        "--assignment",
+        metavar="NAME",
+        help="one assignment, e.g. 02_mnist (students: default all; "
+        "instructors: also open its source notebook)",
+    )
+    parser.add_argument("--port", type=int, help="port (default: a free one)")
+    parser.add_argument(
+        "--ip", default=DEFAULT_IP, help=f"interface to listen on (default: {DEFAULT_IP})"
+    )
+    from labcore.profile import PROFILE_NAMES
+
+    parser.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        help="labcore run profile for every kernel, Validate's included (default: none set)",
+    )
+    parser.add_argument(
+        "--no-browser",
+        dest="open_browser",
+        action="store_false",
+        help="do not open a web browser; open the printed address yourself",
+    )
+
+
+def _student_start(paths: CoursePaths, assignment: str | None) -> tuple[Path, str | None]:
+    """Prepare the working copies; the server root and the notebook to open."""
+    names = [assignment] if assignment else paths.assignments()
+    if not names:
+        raise FileNotFoundError(f"No assignments in {paths.notebooks} to work on.")
+    copies = [prepare_student_folder(paths, name) for name in names]
+    root = student_folder(paths)
+    for copy in copies:
+        if copy.released_now:
+            print(f"released {copy.assignment} into {paths.release / copy.assignment}")
+        print(
+            f"{copy.assignment}: {copy.folder} ({len(copy.copied)} file(s) copied from the "
+            f"release, {len(copy.kept)} of your own kept as they are)"
+        )
+    start = None
+    if assignment and copies[0].notebooks:
+        start = copies[0].notebooks[0].relative_to(root).as_posix()
+    return root, start
+
+
+def _instructor_start(paths: CoursePaths, assignment: str | None) -> tuple[Path, str | None]:
+    """The course root, and the source notebook of ``assignment`` to open."""
+    if paths.root not in (paths.build, *paths.build.parents):
+        print(
+            f"warning: formgrader needs the build folder {paths.build} inside the course root "
+            f"{paths.root}; unset {BUILD_ENV} to use <root>/build",
+            file=sys.stderr,
+        )
+    start = None
+    if assignment:
+        notebooks = paths.source_notebooks(assignment)
+        if notebooks:
+            start = notebooks[0].relative_to(paths.root).as_posix()
+    return paths.root, start
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``cnnlab lab``: prepare the folder, print the address, run JupyterLab.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        JupyterLab's exit status; 2 on bad arguments or a missing course or assignment, 1
+        if an assignment had to be released and releasing failed.
+    """
+    try:
+        paths = course_paths()
+        if args.mode == "instructor":
+            root, start = _instructor_start(paths, args.assignment)
+        else:
+            root, start = _student_start(paths, args.assignment)
+        env = lab_environment(paths, profile=args.profile)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"cnnlab lab: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:  # releasing failed: nbgrader, a leak, the gradebook
+        print(f"cnnlab lab: {error}", file=sys.stderr)
+        return 1
+    port = args.port or free_port(args.ip)
+    token = secrets.token_hex(24)
+    route = lab_route(start, formgrader=args.mode == "instructor")
+    command = lab_command(
+        root, port=port, token=token, ip=args.ip, open_browser=args.open_browser, start_url=route
+    )
+    print(f"JupyterLab ({args.mode}) in {root}")
+    print(f"Open: {lab_url(port, token, route, ip=args.ip)}")
+    print("Stop: Ctrl-C twice in this terminal (that also stops the kernels).", flush=True)
+    process = subprocess.Popen(command, cwd=root, env=env)
+    # JupyterLab handles Ctrl-C itself (it asks, then stops its kernels): wait for it
+    # instead of dying first and leaving it behind.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
