@@ -740,6 +740,39 @@ def _scan_split(split_dir: Path) -> dict[str, list[Path]]:
     return files
 
 
+def _resized_copies(directory, split_dirs, scanned, size, color_mode):
+    """Resized PNG copies of an image folder, cached in the data directory (Grain path only).
+
+    Keras' Grain loader resizes each image with a backend operation; on JAX every distinct
+    image size compiles a new resize, which makes the first pass over photographs of many
+    sizes (chest X-rays) take minutes. Resizing once with Pillow, and handing Keras images
+    that already have the target size, keeps the Keras loader while avoiding the compiles.
+    The cache is rebuilt when a source file changes.
+    """
+    from PIL import Image
+
+    files = sorted(path for found in scanned.values() for group in found.values() for path in group)
+    fingerprint = hashlib.sha1()
+    for path in files:
+        stat = path.stat()
+        fingerprint.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    key = hashlib.sha1(f"{directory.resolve()}|{size}|{color_mode}".encode()).hexdigest()[:16]
+    cache = data_dir() / "cache" / "resized" / key
+    stamp = cache / ".complete"
+    if not (stamp.is_file() and stamp.read_text() == fingerprint.hexdigest()):
+        mode = "L" if color_mode == "grayscale" else "RGB"
+        for split, found in scanned.items():
+            for class_name, paths in found.items():
+                target = cache / split / class_name
+                target.mkdir(parents=True, exist_ok=True)
+                for path in paths:
+                    with Image.open(path) as image:
+                        resized = image.convert(mode).resize(size[::-1], Image.Resampling.BILINEAR)
+                    resized.save(target / f"{path.name}.png")
+        stamp.write_text(fingerprint.hexdigest())
+    return tuple(cache / split if split_dirs[split] is not None else None for split in split_dirs)
+
+
 @dataclass
 class ImageFolderData:
     """Keras-ready datasets from a class-per-folder directory.
@@ -861,6 +894,14 @@ def load_image_folder(
                     f"{sorted(scanned['train'])}; every split needs the same class folders."
                 )
     data_format = dataset_format()
+    if data_format == "grain":
+        train_dir, val_dir, test_dir = _resized_copies(
+            directory,
+            {"train": train_dir, "val": val_dir, "test": test_dir},
+            scanned,
+            size,
+            color_mode,
+        )
     common = dict(
         image_size=size,
         batch_size=batch_size,
