@@ -23,9 +23,23 @@ c.CourseDirectory.db_url = paths.gradebook_url
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # Executing a cell: nbgrader's default of 30 s per cell kills CNN training. The setting is
-# Execute.timeout (ExecutePreprocessor.timeout is ignored by nbgrader's own Execute).
+# Execute.timeout: it wins over any ExecutePreprocessor.timeout (which reaches nbgrader's
+# Execute only through class inheritance; tests/test_autograde.py checks both).
 c.Execute.timeout = 900
 c.Execute.kernel_name = "python3"
+# After a cell is interrupted at its timeout, how long to wait for the kernel to settle
+# (nbclient's 4 s default can expire on a busy grading machine and stop a healthy kernel).
+c.Execute.iopub_timeout = 10
+
+# The sandbox `cnnlab autograde` grades each submission in (grading/sandbox.py): a
+# wall-clock limit for the whole submission, a memory cap for the kernel and everything it
+# starts, no network, and the kernel as this unprivileged user when grading runs as root.
+# The grade profile applies: nbgrader sets NBGRADER_EXECUTION, and the grader does not pass
+# a LABCORE_PROFILE of its own environment on to the kernel.
+c.GradingSandbox.notebook_timeout = 3600
+c.GradingSandbox.memory_limit_mb = 4096
+c.GradingSandbox.isolate_network = True
+c.GradingSandbox.kernel_user = "nobody"
 
 # Log lines TensorFlow, absl and XLA write to stderr are not errors: drop them from the
 # outputs so they neither cost points nor clutter feedback. (nbgrader drops a whole stderr

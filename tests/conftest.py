@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["postgres_server"]  # a real PostgreSQL server: tests/postgres_server.py
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,0 +1,396 @@
+"""The grading program that runs inside the sandbox: nbgrader's autograde for one submission.
+
+``python -m grading.grade_in_sandbox JOB_DIR`` is what :func:`grading.sandbox.run_sandboxed`
+starts for each submission (see :mod:`grading.sandbox` for the limits and
+:mod:`grading.autograde` for the job folder). It runs nbgrader's own ``Autograde`` converter,
+configured by ``grading/nbgrader_config.py``, on the job's private course folder and private
+gradebook, with one preprocessor replaced: :class:`SandboxedExecute`, nbgrader's ``Execute``
+with four additions:
+
+- the submission's wall-clock budget: each cell gets at most the time left, and once it is
+  used up the remaining cells do not run;
+- a kernel that dies (``os._exit``, ``exit()``, a segfault, the memory watchdog) stops the
+  notebook instead of failing the whole submission: the cells that ran keep their results,
+  the rest score 0 with the reason (plain nbgrader gives the submission no grades at all);
+- a cell that ignores the interrupt after its timeout has its kernel stopped (plain nbgrader
+  reports an unresponsive kernel and gives up on the submission);
+- the completion marker of :mod:`grading.integrity`: each test cell prints a random marker
+  as its last action; the marker is made here, never written to a file, and removed from the
+  outputs and the source right after the cell ran.
+
+Everything it learns goes to ``JOB_DIR/results/`` (readable only by the grader): the notebook
+as it went into execution, one JSON line per executed cell (so a sandbox killed at its limit
+can still be graded on what ran), the autograded notebooks and ``runner.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+from traitlets import Float, Unicode
+from traitlets.config import Config
+
+from grading.integrity import (
+    add_completion_marker,
+    cell_label,
+    is_test_cell,
+    strip_completion_marker,
+)
+from grading.sandbox import MemoryWatchdog, SandboxLimits, kill_children, write_kernelspec
+
+__all__ = ["NOT_RUN", "SandboxedAutograde", "SandboxedExecute", "main", "not_run_output"]
+
+#: ``ename`` of the error output given to cells that did not run.
+NOT_RUN = "NotRun"
+
+_watchdog: MemoryWatchdog | None = None
+
+
+def not_run_output(reason: str) -> nbformat.NotebookNode:
+    """The error output a cell gets when it was never executed.
+
+    Parameters
+    ----------
+    reason : str
+        Why (shown to the student in feedback).
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        An ``error`` output (nbgrader scores a test cell with an error as 0).
+    """
+    return nbformat.v4.new_output(
+        "error", ename=NOT_RUN, evalue=reason, traceback=[f"This cell did not run: {reason}"]
+    )
+
+
+def _kernel_died_output(detail: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output(
+        "error",
+        ename="KernelDied",
+        evalue=detail,
+        traceback=[f"The kernel died while this cell ran: {detail}"],
+    )
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's ``Execute`` with a time budget, crash handling and completion markers."""
+
+    results_dir = Unicode("", help="Folder for the per-cell record").tag(config=True)
+    workspace = Unicode("", help="The kernel's working directory").tag(config=True)
+    deadline = Float(0.0, help="time.monotonic() at which the submission's time is up").tag(
+        config=True
+    )
+    cell_timeout = Float(900.0, help="Seconds per cell (c.Execute.timeout)").tag(config=True)
+    memory_limit_mb = Float(0.0, help="The watchdog's cap, for the reason").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        """Execute the notebook, recording each cell (see the module docstring).
+
+        Parameters
+        ----------
+        nb : nbformat.NotebookNode
+            The sanitized notebook.
+        resources : dict
+            nbconvert resources (``resources["nbgrader"]`` names the notebook).
+        km : jupyter_client.KernelManager, optional
+            Unused (a fresh kernel is started).
+
+        Returns
+        -------
+        tuple
+            The executed notebook and the resources.
+        """
+        results = Path(self.results_dir)
+        self._notebook = resources["nbgrader"]["notebook"]
+        self._stopped: str | None = None
+        self._exit_requested = False
+        (results / "input").mkdir(parents=True, exist_ok=True)
+        (results / "progress").mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, results / "input" / f"{self._notebook}.ipynb")
+        if self.workspace:
+            resources.setdefault("metadata", {})["path"] = self.workspace
+        with open(results / "progress" / f"{self._notebook}.jsonl", "a") as self._progress:
+            return super().preprocess(nb, resources, km)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _record(self, index: int, cell, **facts) -> None:
+        line = {
+            "index": index,
+            "outputs": cell.get("outputs", []),
+            "execution_count": cell.get("execution_count"),
+            **facts,
+        }
+        self._progress.write(json.dumps(line) + "\n")
+        self._progress.flush()
+
+    def _kernel_exit_detail(self) -> str:
+        code = None
+        try:
+            process = self.km.provisioner.process
+            for _ in range(20):
+                code = process.poll()
+                if code is not None:
+                    break
+                time.sleep(0.05)
+        except AttributeError:
+            pass
+        if code is None:
+            return "the kernel stopped responding"
+        if code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+    def on_cell_executed(self, **kwargs):
+        """nbgrader's error bookkeeping, and notice of ``exit()``/``quit()``.
+
+        IPython's ``exit()`` does not stop the cell: it asks the kernel to shut down a moment
+        later (an ``ask_exit`` payload in the reply), so which later cell meets a dead kernel
+        would be luck. Noticing it here makes the outcome the same every time.
+
+        Parameters
+        ----------
+        **kwargs
+            ``cell``, ``cell_index`` and ``execute_reply`` from nbclient.
+        """
+        super().on_cell_executed(**kwargs)
+        payload = kwargs["execute_reply"].get("content", {}).get("payload", []) or []
+        if any(item.get("source") == "ask_exit" for item in payload):
+            self._exit_requested = True
+
+    # ------------------------------------------------------------------ cells
+
+    def preprocess_cell(self, cell, resources, index):
+        """Run one cell within the budget; see the module docstring.
+
+        Parameters
+        ----------
+        cell : nbformat.NotebookNode
+            The cell.
+        resources : dict
+            nbconvert resources.
+        index : int
+            Its position.
+
+        Returns
+        -------
+        tuple
+            The cell and the resources.
+        """
+        label = cell_label(cell, index)
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        remaining = self.deadline - time.monotonic() if self.deadline else math.inf
+        if self._stopped is None and remaining <= 0:
+            self._stopped = (
+                f"timeout: the submission used up its wall-clock limit before cell {label}"
+            )
+        if self._stopped is not None:
+            cell.outputs = [not_run_output(self._stopped.split(": ", 1)[1])]
+            cell.execution_count = None
+            self._record(index, cell, ran=False)
+            return cell, resources
+
+        budget_limited = remaining < self.cell_timeout
+        self.timeout = max(1, math.ceil(min(self.cell_timeout, remaining)))
+        marker = f"cnnlab-done-{secrets.token_hex(16)}" if is_test_cell(cell) else None
+        original = cell.source
+        if marker:
+            cell.source = add_completion_marker(original, marker)
+        event = None
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            if _watchdog is not None and _watchdog.exceeded.is_set():
+                detail = f"the kernel used more than {self.memory_limit_mb:.0f} MB and was stopped"
+                self._stopped = f"memory: {detail} in cell {label}"
+            else:
+                detail = self._kernel_exit_detail()
+                self._stopped = f"crashed: the kernel died in cell {label} ({detail})"
+            cell.outputs.append(_kernel_died_output(detail))
+            event = self._stopped
+        except CellTimeoutError:
+            kill_children()
+            detail = (
+                f"the cell ignored the interrupt after {self.timeout} s; the kernel was stopped"
+            )
+            self._stopped = (
+                f"timeout: cell {label} ran longer than {self.timeout} s and ignored the "
+                "interrupt; the kernel was stopped"
+            )
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error", ename="CellTimeoutError", evalue=detail, traceback=[detail]
+                )
+            )
+            event = self._stopped
+        finally:
+            cell.source = original
+        if self._exit_requested and event is None:
+            kill_children()  # it is shutting down anyway; now, not at a random later cell
+            self._stopped = event = (
+                f"crashed: the kernel was shut down by exit() or quit() in cell {label}"
+            )
+        completed = None
+        if marker:
+            cell.outputs, completed = strip_completion_marker(cell.outputs, marker)
+        timed_out = any(
+            o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
+            for o in cell.outputs
+        )
+        if timed_out and event is None:
+            if budget_limited:
+                event = self._stopped = (
+                    f"timeout: the submission reached its wall-clock limit in cell {label}"
+                )
+            else:
+                event = (
+                    f"timeout: cell {label} ran longer than {self.timeout} s and was interrupted"
+                )
+        out_of_memory = any(
+            o.get("output_type") == "error" and str(o.get("ename", "")).endswith("MemoryError")
+            for o in cell.outputs
+        )
+        if out_of_memory and event is None:
+            event = (
+                f"memory: cell {label} ran out of memory (MemoryError; the kernel may use "
+                f"about {self.memory_limit_mb:.0f} MB)"
+            )
+        self._record(index, cell, ran=True, completed=completed, event=event)
+        return cell, resources
+
+
+class SandboxedAutograde(Autograde):
+    """nbgrader's ``Autograde`` that also keeps each autograded notebook in the results."""
+
+    results_dir = Unicode("", help="Folder for the autograded notebooks").tag(config=True)
+
+    def write_single_notebook(self, output, resources):
+        """Write the notebook where nbgrader does, and a copy into the results folder.
+
+        Parameters
+        ----------
+        output : str
+            The notebook as JSON text.
+        resources : dict
+            nbconvert resources.
+        """
+        super().write_single_notebook(output, resources)
+        if not self._sanitizing and self.results_dir:
+            folder = Path(self.results_dir) / "notebooks"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{resources['nbgrader']['notebook']}.ipynb").write_text(output)
+
+
+def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) -> Config:
+    from grading.gradebook import COURSE_ID
+
+    config = Config(job["config"])
+    course = job_dir / "course"
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.source_directory = "source"
+    config.CourseDirectory.submitted_directory = "submitted"
+    config.CourseDirectory.autograded_directory = "autograded"
+    config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    config.CourseDirectory.course_id = COURSE_ID
+    config.Autograde.create_student = True
+    config.Autograde.autograde_preprocessors = [
+        SandboxedExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+    config.Execute.timeout = max(1, math.ceil(limits.cell_timeout))
+    results = str(job_dir / "results")
+    config.SandboxedExecute.results_dir = results
+    config.SandboxedExecute.workspace = job["workspace"]
+    config.SandboxedExecute.deadline = deadline
+    config.SandboxedExecute.cell_timeout = float(limits.cell_timeout)
+    config.SandboxedExecute.memory_limit_mb = float(limits.memory_limit_mb)
+    config.SandboxedAutograde.results_dir = results
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Autograde the submission of one job folder (see the module docstring).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        ``[JOB_DIR]``; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 when nbgrader finished (whatever the grades), 1 when it failed.
+    """
+    global _watchdog
+    from grading.gradebook import ensure_alembic_on_path
+    from grading.nbgrader_driver import NbgraderError, run_converter
+
+    started = time.monotonic()
+    job_dir = Path((argv if argv is not None else sys.argv[1:])[0]).resolve()
+    job = json.loads((job_dir / "job.json").read_text())
+    limits = SandboxLimits(**job["limits"])
+    deadline = started + limits.notebook_timeout
+    results = job_dir / "results"
+    results.mkdir(exist_ok=True)
+
+    for kernel_name in job["kernel_names"]:  # whichever name nbgrader asks for
+        write_kernelspec(
+            job_dir / "jupyter", Path(job["workspace"]), limits, job["kernel_user"], kernel_name
+        )
+    os.environ["JUPYTER_PATH"] = str(job_dir / "jupyter")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(job_dir / "runtime")
+    ensure_alembic_on_path()
+
+    _watchdog = MemoryWatchdog(limits.memory_limit_mb)
+    _watchdog.start()
+    outcome = {"status": "completed", "error": None}
+    try:
+        log = run_converter(
+            SandboxedAutograde,
+            _config(job, job_dir, limits, deadline),
+            assignment_id=job["assignment"],
+            student_id=job["student"],
+        )
+        (results / "nbgrader.log").write_text(log)
+    except NbgraderError as error:
+        outcome = {"status": "failed", "error": str(error)}
+    finally:
+        _watchdog.stop()
+    outcome["memory_peak_mb"] = round(_watchdog.peak_bytes / 2**20, 1)
+    outcome["watchdog_fired"] = _watchdog.exceeded.is_set()
+    outcome["seconds"] = round(time.monotonic() - started, 3)
+    (results / "runner.json").write_text(json.dumps(outcome))
+    return 0 if outcome["status"] == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

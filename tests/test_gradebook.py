@@ -1,0 +1,233 @@
+"""The gradebook: URLs, one transaction per submission, the log table and the read API."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from grading.autograde import CellResult, GradingResult
+from grading.gradebook import (
+    CELL_SCORE_COLUMNS,
+    GRADING_LOG_COLUMNS,
+    LOG_TABLE,
+    GradebookError,
+    cell_scores,
+    graded_submissions,
+    grading_log,
+    normalise_db_url,
+    open_gradebook,
+    record_result,
+    sync_assignment,
+)
+from grading.paths import CoursePaths
+from grading.template import build_template
+
+FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "grading" / "course"
+ASSIGNMENT = "01_fixture"
+POINTS = {"test_profile": 1.0, "test_square": 2.0, "test_mean_abs": 3.0, "test_normalise": 4.0}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path_factory.mktemp("build"))
+    return build_template(paths, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def pristine_gradebook(template, tmp_path_factory) -> Path:
+    """A gradebook holding the assignment and nothing else (copied for each test)."""
+    folder = tmp_path_factory.mktemp("pristine")
+    url = f"sqlite:///{folder / 'gradebook.db'}"
+    with open_gradebook(url) as gradebook:
+        sync_assignment(gradebook, template.write_gradebook(folder / "t.db"), ASSIGNMENT)
+    return folder / "gradebook.db"
+
+
+@pytest.fixture
+def gradebook_url(tmp_path, pristine_gradebook) -> str:
+    shutil.copyfile(pristine_gradebook, tmp_path / "gradebook.db")
+    return f"sqlite:///{tmp_path / 'gradebook.db'}"
+
+
+def _result(student="alice", scores=None, status="ok", reasons=(), review=()):
+    scores = scores or {name: points for name, points in POINTS.items()}
+    cells = [
+        CellResult("fixture", name, scores.get(name, 0.0), POINTS[name], name in review)
+        for name in POINTS
+    ] + [CellResult("fixture", "explain_square", None, 1.0, False, "markdown")]
+    return GradingResult(
+        assignment=ASSIGNMENT,
+        student=student,
+        submission_hash="a" * 64,
+        timestamp="2026-01-15 12:00:00.000000 UTC",
+        status=status,
+        reasons=list(reasons),
+        cells=cells,
+        comments=[("fixture", "square", None), ("fixture", "mean_abs", "No response.")],
+        seconds=1.5,
+        worker_host="host",
+        worker_pid=42,
+        network_isolated=True,
+    )
+
+
+def _count(url: str, table: str) -> int:
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as connection:
+        count = connection.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {table}")).scalar()
+    engine.dispose()
+    return count
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def test_normalise_db_url(tmp_path, monkeypatch):
+    paths = CoursePaths(root=tmp_path, build=tmp_path / "build")
+    assert normalise_db_url(None, paths) == f"sqlite:///{tmp_path / 'build' / 'gradebook.db'}"
+    assert normalise_db_url("postgresql://u:p@db:5432/course", paths) == (
+        "postgresql+psycopg://u:p@db:5432/course"
+    )
+    assert normalise_db_url("postgres://u@db/course", paths) == "postgresql+psycopg://u@db/course"
+    assert normalise_db_url("postgresql+psycopg2://u@db/c", paths) == "postgresql+psycopg://u@db/c"
+    monkeypatch.chdir(tmp_path)
+    assert normalise_db_url("grades.db", paths) == f"sqlite:///{tmp_path / 'grades.db'}"
+    assert normalise_db_url("sqlite:///rel/g.db", paths) == f"sqlite:///{tmp_path / 'rel/g.db'}"
+    assert normalise_db_url("sqlite:////abs/g.db", paths) == "sqlite:////abs/g.db"
+    with pytest.raises(ValueError, match="in-memory"):
+        normalise_db_url("sqlite://", paths)
+    with pytest.raises(ValueError, match="unsupported database 'mysql'"):
+        normalise_db_url("mysql://u@db/c", paths)
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_database_fails_fast_and_says_what_to_check():
+    port = _closed_port()
+    started = time.monotonic()
+    url = f"postgresql://grader:secret@127.0.0.1:{port}/course"
+    with pytest.raises(GradebookError) as raised, open_gradebook(url):
+        pass
+    message = str(raised.value)
+    assert time.monotonic() - started < 20
+    assert f"127.0.0.1:{port}/course" in message and "secret" not in message
+    assert "server is running" in message
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def test_record_result_writes_nbgrader_rows_and_the_log_together(gradebook_url):
+    with open_gradebook(gradebook_url) as gradebook:
+        record_result(gradebook, _result(scores={"test_profile": 1.0, "test_square": 2.0}))
+        assert graded_submissions(gradebook) == {(ASSIGNMENT, "alice"): ("a" * 64, "ok")}
+    cells = cell_scores(gradebook_url)
+    assert list(cells.columns) == CELL_SCORE_COLUMNS
+    assert len(cells) == 5  # four tests and the written answer
+    by_cell = cells.set_index("grade_id")
+    assert by_cell.loc["test_square", "score"] == 2.0
+    assert by_cell.loc["test_normalise", ["score", "max_score"]].tolist() == [0.0, 4.0]
+    assert by_cell.loc["explain_square", "needs_manual_grade"]  # no autograder score
+    assert not by_cell.loc["test_square", "needs_manual_grade"]
+    log = grading_log(gradebook_url)
+    assert list(log.columns) == GRADING_LOG_COLUMNS
+    row = log.iloc[0]
+    assert (row.assignment, row.student, row.status, row.score, row.max_score) == (
+        ASSIGNMENT,
+        "alice",
+        "ok",
+        3.0,
+        11.0,
+    )
+    assert row.worker == "host:42" and row.attempts == 1 and row.network_isolated
+    assert str(row.submission_timestamp) == "2026-01-15 12:00:00+00:00"
+
+
+def test_regrading_updates_in_place_and_keeps_manual_grades(gradebook_url):
+    from nbgrader.api import Gradebook
+
+    with open_gradebook(gradebook_url) as gradebook:
+        record_result(gradebook, _result())
+        grade = gradebook.find_grade("test_square", "fixture", ASSIGNMENT, "alice")
+        grade.manual_score = 1.5  # an instructor's correction
+        gradebook.db.commit()
+        record_result(
+            gradebook,
+            _result(
+                scores={"test_profile": 1.0},
+                status="tampered",
+                reasons=["tampering: x"],
+                review={"test_normalise"},
+            ),
+        )
+    for table in ("student", "submitted_assignment", "submitted_notebook", LOG_TABLE):
+        assert _count(gradebook_url, table) == 1, table
+    assert _count(gradebook_url, "grade") == 5
+    cells = cell_scores(gradebook_url).set_index("grade_id")
+    assert cells.loc["test_square", "score"] == 1.5  # the manual score wins
+    assert cells.loc["test_square", "auto_score"] == 0.0
+    assert cells.loc["test_square", "needs_manual_grade"]  # regraded under a manual grade
+    assert cells.loc["test_normalise", "needs_manual_grade"]  # asked for review
+    log = grading_log(gradebook_url).iloc[0]
+    assert (log.status, log.reasons, log.attempts) == ("tampered", "tampering: x", 2)
+    with Gradebook(normalise_db_url(gradebook_url), course_id="cnnlab") as gradebook:
+        notebook = gradebook.find_submission_notebook("fixture", ASSIGNMENT, "alice")
+        assert notebook.flagged is False  # only notebooks a result names are flagged
+
+
+def test_error_result_writes_only_the_log_row(gradebook_url):
+    failed = _result(status="error", reasons=["error: the grader failed: boom"])
+    failed.cells = []
+    with open_gradebook(gradebook_url) as gradebook:
+        record_result(gradebook, failed)
+    assert _count(gradebook_url, "submitted_assignment") == 0
+    log = grading_log(gradebook_url).iloc[0]
+    assert log.status == "error" and log.reasons == "error: the grader failed: boom"
+    assert log.score != log.score  # NaN: never graded
+
+
+def test_a_failing_merge_leaves_nothing_behind(gradebook_url):
+    broken = _result()
+    broken.cells.append(CellResult("no_such_notebook", "x", 1.0, 1.0))
+    with open_gradebook(gradebook_url) as gradebook, pytest.raises(KeyError):
+        record_result(gradebook, broken)
+    for table in ("student", "submitted_assignment", "submitted_notebook", "grade", LOG_TABLE):
+        assert _count(gradebook_url, table) == 0, table
+
+
+def test_flagged_notebooks_are_flagged_in_nbgrader(gradebook_url):
+    from nbgrader.api import Gradebook
+
+    result = _result(status="tampered", reasons=["tampering: y"])
+    result.flagged_notebooks = ["fixture"]
+    with open_gradebook(gradebook_url) as gradebook:
+        record_result(gradebook, result)
+    with Gradebook(normalise_db_url(gradebook_url), course_id="cnnlab") as gradebook:
+        assert gradebook.find_submission_notebook("fixture", ASSIGNMENT, "alice").flagged
+
+
+def test_sync_refuses_to_change_graded_cells(gradebook_url, template, tmp_path):
+    from nbgrader.api import Gradebook
+
+    with open_gradebook(gradebook_url) as gradebook:
+        record_result(gradebook, _result())
+        private = template.write_gradebook(tmp_path / "changed.db")
+        with Gradebook(private, course_id="cnnlab") as changed:
+            cell = changed.find_grade_cell("test_normalise", "fixture", ASSIGNMENT)
+            changed.db.delete(cell)
+            changed.db.commit()
+        with pytest.raises(GradebookError, match="changed after submissions were graded"):
+            sync_assignment(gradebook, private, ASSIGNMENT)
+        # the same definitions again are fine (a rerun)
+        sync_assignment(gradebook, template.write_gradebook(tmp_path / "same.db"), ASSIGNMENT)
