@@ -4,30 +4,31 @@ The steps, in order, each a call to the Python API of one ``grading`` module:
 
 1. run every source notebook headless (:func:`grading.execute.run_notebooks`, profile
    ``grade`` unless told otherwise);
-2. release the student versions (``grading.release.release_assignments``);
-3. collect the reference solutions (the source notebooks, as student
-   ``reference-solution``) and the demo submissions, when a folder of them is given
-   (``grading.collect.collect_submissions``);
-4. autograde the reference solutions and the submissions (``grading.autograde.autograde``);
-5. write feedback (``grading.feedback.generate_feedback``);
-6. export the grades (``grading.export.export_grades``);
-7. write the report (``grading.report.write_report``).
+2. release the student versions (:func:`grading.release.release_assignments`);
+3. write a small demo class for the first assignment (:func:`grading.demo.make_class`: a
+   correct, a partly wrong and a blank submission, one whose tests were deleted, one that
+   tampers with the tests, and a file that is not a notebook);
+4. collect the reference solutions (the source notebooks, as student
+   ``reference-solution``), the demo class and any submissions given
+   (:func:`grading.collect.collect_submissions`);
+5. autograde everything (:func:`grading.autograde.autograde`) and check that the reference
+   solutions score full marks and the demo class scores what it should;
+6. write feedback, export the grades and write the report
+   (:func:`grading.feedback.generate_feedback`, :func:`grading.export.export_grades`,
+   :func:`grading.report.write_report`).
 
-A step whose module does not exist (yet) is skipped and said so; it does not fail the run.
-Steps 4 to 7 need their inputs: autograding needs the release and the submissions;
-feedback, export and report need the grades. When those did not succeed, the step is
-skipped and says why. The other steps run even when an earlier one failed, and the command
-exits non-zero if any failed.
+A step that needs an earlier one (grading needs the release and the submissions; feedback,
+export and report need the grades) is skipped, with the reason, when that one failed. The
+other steps still run, and the command exits non-zero if any step failed.
 
 Everything works offline: data come from the data directory or the mirror
 (``LABCORE_DATA_MIRROR``), the gradebook is SQLite, grading runs in local processes.
+Grading uses nbgrader's ``grade`` profile, or ``smoke`` when the course runs in ``smoke``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import shutil
 import sys
 import time
@@ -35,10 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from grading import autograde, collect, execute, export, feedback, release, report
+from grading import demo as demo_class
 from grading.paths import CoursePaths, course_paths
 from labcore.profile import PROFILE_NAMES
 
 __all__ = [
+    "DEMO_KINDS",
     "CourseRun",
     "StepResult",
     "add_arguments",
@@ -50,6 +54,15 @@ __all__ = [
 STEP_OK, STEP_FAILED, STEP_SKIPPED = "ok", "failed", "skipped"
 #: The student id under which the reference solutions are collected and graded.
 REFERENCE_STUDENT = "reference-solution"
+#: The submissions of the demo class (see :data:`grading.demo.KINDS`).
+DEMO_KINDS = (
+    "correct",
+    "partly_wrong",
+    "blank",
+    "deleted_tests",
+    "tamper_custom_exc",
+    "not_a_notebook",
+)
 
 
 @dataclass
@@ -60,8 +73,6 @@ class StepResult:
     ----------
     name : str
         What the step does, e.g. ``"release"``.
-    module : str
-        The ``grading`` module that does it.
     status : str
         ``"ok"``, ``"failed"`` or ``"skipped"``.
     detail : str
@@ -71,7 +82,6 @@ class StepResult:
     """
 
     name: str
-    module: str
     status: str
     detail: str
     seconds: float = 0.0
@@ -112,36 +122,13 @@ class CourseRun:
             "run summary": paths.executed / "summary.md",
             "release": paths.release,
             "submissions": paths.submitted,
-            "grades": paths.autograded,
+            "quarantine": paths.quarantine,
+            "autograded": paths.autograded,
             "gradebook": paths.build / "gradebook.db",
             "feedback": paths.feedback,
-            "report": paths.reports,
+            "grades": paths.build / "grades.csv",
+            "report": paths.reports / "report.html",
         }
-
-
-def _summarise(outcome) -> str:
-    """A short line for what a step returned."""
-    if outcome is None:
-        return "done"
-    if isinstance(outcome, list | tuple | dict | set):
-        return f"{len(outcome)} result(s)"
-    text = str(outcome).replace("\n", " ")
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _step(name: str, module: str, function: str, call: Callable) -> StepResult:
-    """Run ``call(module.function)``; skip when the module does not exist."""
-    if importlib.util.find_spec(module) is None:
-        return StepResult(name, module, STEP_SKIPPED, f"{module} does not exist yet")
-    start = time.monotonic()
-    try:
-        detail = call(getattr(importlib.import_module(module), function))
-        status = STEP_OK
-    except Exception as error:  # report it and go on with the next step
-        detail, status = f"{type(error).__name__}: {error}", STEP_FAILED
-    if status == STEP_OK:
-        detail = _summarise(detail)
-    return StepResult(name, module, status, detail, time.monotonic() - start)
 
 
 def stage_reference_solutions(paths: CoursePaths) -> Path:
@@ -169,11 +156,39 @@ def stage_reference_solutions(paths: CoursePaths) -> Path:
     return staging
 
 
+def _expected_totals(paths: CoursePaths, demo) -> list[str]:
+    """Mismatches between the gradebook and what the reference and demo students should get."""
+    from grading.gradebook import cell_scores
+
+    scores = cell_scores(paths=paths)
+    autograded = scores[scores["cell_type"] == "code"]
+    problems = []
+    reference = autograded[autograded["student"] == REFERENCE_STUDENT]
+    for assignment, cells in reference.groupby("assignment"):
+        if cells["score"].sum() != cells["max_score"].sum():
+            problems.append(
+                f"the reference solution of {assignment} scored {cells['score'].sum():g} of "
+                f"{cells['max_score'].sum():g} autograded points"
+            )
+    if demo is not None:
+        totals = autograded[autograded["assignment"] == demo.assignment].groupby("student")
+        totals = totals["score"].sum()
+        for submission in demo.submissions:
+            got = totals.get(submission.student)
+            if got is not None and got != submission.expected_score:
+                problems.append(
+                    f"demo student {submission.student} scored {got:g}, expected "
+                    f"{submission.expected_score:g}"
+                )
+    return problems
+
+
 def run_course(
     profile: str = "grade",
     jobs: int = 1,
     timeout: float | None = None,
-    demo_submissions: str | Path | None = None,
+    submissions: str | Path | None = None,
+    demo: bool = True,
     paths: CoursePaths | None = None,
 ) -> CourseRun:
     """Run the course end to end: notebooks, release, grading, feedback, report.
@@ -183,12 +198,13 @@ def run_course(
     profile : {"smoke", "grade", "full"}, default="grade"
         Profile the notebooks run in.
     jobs : int, default=1
-        Notebooks executed at the same time.
+        Notebooks executed at the same time (grading always uses every core).
     timeout : float, optional
         Seconds one notebook may run (see :func:`grading.execute.run_notebooks`).
-    demo_submissions : str or pathlib.Path, optional
-        A folder (or LMS zip) of demo submissions to collect and grade; without it only the
-        reference solutions are graded.
+    submissions : str or pathlib.Path, optional
+        A folder (or LMS zip) of real submissions to collect and grade as well.
+    demo : bool, default=True
+        Write and grade the demo class.
     paths : CoursePaths, optional
         The course; default :func:`grading.paths.course_paths`.
 
@@ -200,51 +216,85 @@ def run_course(
     if profile not in PROFILE_NAMES:
         raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}.")
     paths = paths or course_paths()
-
-    def run_notebooks(run):
-        summary = run(profile=profile, jobs=jobs, timeout=timeout, paths=paths)
-        done = f"{len(summary.results)} notebook(s) in {summary.seconds:.0f} s, profile {profile}"
-        if not summary.ok:
-            failed = "; ".join(f"{r.name}: {r.problem()}" for r in summary.failures)
-            raise RuntimeError(f"{len(summary.failures)} failed ({failed}); {done}")
-        return done
-
-    def collect(collect_submissions):
-        sources = [stage_reference_solutions(paths)]
-        sources += [Path(demo_submissions)] if demo_submissions is not None else []
-        return "; ".join(str(collect_submissions(source, paths)) for source in sources)
-
-    def grade(autograde):
-        summary = autograde(paths)
-        if summary.errors:
-            problems = "; ".join(f"{o.student}/{o.assignment}: {o.reasons}" for o in summary.errors)
-            raise RuntimeError(f"{len(summary.errors)} submission(s) not graded: {problems}")
-        return f"{len(summary.graded)} graded, {len(summary.skipped)} unchanged since last time"
-
     steps: list[StepResult] = []
+    made: dict[str, object] = {"demo": None}
 
-    def step(name, module, function, call, needs=()):
+    def step(name: str, call: Callable[[], str], needs: tuple[str, ...] = ()) -> None:
         not_done = [s for s in steps if s.name in needs and s.status != STEP_OK]
         if not_done:
             reason = "; ".join(
                 f"needs {s.name}, which {'was skipped' if s.status == STEP_SKIPPED else 'failed'}"
                 for s in not_done
             )
-            steps.append(StepResult(name, module, STEP_SKIPPED, reason))
-        else:
-            steps.append(_step(name, module, function, call))
+            steps.append(StepResult(name, STEP_SKIPPED, reason))
+            return
+        start = time.monotonic()
+        try:
+            detail, status = call(), STEP_OK
+        except Exception as error:  # report it and go on with the next step
+            detail, status = f"{type(error).__name__}: {error}", STEP_FAILED
+        steps.append(StepResult(name, status, detail, time.monotonic() - start))
 
-    def with_paths(function):
-        return function(paths)
+    def run_notebooks() -> str:
+        summary = execute.run_notebooks(profile=profile, jobs=jobs, timeout=timeout, paths=paths)
+        done = f"{len(summary.results)} notebook(s) in {summary.seconds:.0f} s, profile {profile}"
+        if not summary.ok:
+            failed = "; ".join(f"{r.name}: {r.problem()}" for r in summary.failures)
+            raise RuntimeError(f"{len(summary.failures)} failed ({failed}); {done}")
+        return done
 
-    graded = ["autograde"]
-    step("run notebooks", "grading.execute", "run_notebooks", run_notebooks)
-    step("release", "grading.release", "release_assignments", with_paths)
-    step("collect submissions", "grading.collect", "collect_submissions", collect)
-    step("autograde", "grading.autograde", "autograde", grade, ["release", "collect submissions"])
-    step("feedback", "grading.feedback", "generate_feedback", with_paths, graded)
-    step("export grades", "grading.export", "export_grades", with_paths, graded)
-    step("report", "grading.report", "write_report", with_paths, graded)
+    def release_all() -> str:
+        released = release.release_assignments(paths)
+        return f"{len(released)} assignment(s) into {paths.release}, no leaks"
+
+    def write_demo() -> str:
+        if not demo:
+            return "not asked for (--no-demo)"
+        folder = paths.build / "course" / "demo-submissions"
+        shutil.rmtree(folder, ignore_errors=True)
+        for assignment in paths.assignments():
+            try:
+                made["demo"] = demo_class.make_class(paths, assignment, DEMO_KINDS, folder=folder)
+            except ValueError:  # no code exercise followed by tests in this assignment
+                continue
+            return f"{len(DEMO_KINDS)} demo submissions of {assignment} in {folder}"
+        return "no assignment has a code exercise followed by tests; no demo class"
+
+    def collect_all() -> str:
+        sources = [stage_reference_solutions(paths)]
+        if made["demo"] is not None:
+            sources.append(made["demo"].folder)
+        if submissions is not None:
+            sources.append(Path(submissions))
+        return "; ".join(str(collect.collect_submissions(source, paths)) for source in sources)
+
+    def grade() -> str:
+        summary = autograde.autograde(paths, profile="smoke" if profile == "smoke" else None)
+        if summary.errors:
+            problems = "; ".join(f"{o.student}/{o.assignment}: {o.reasons}" for o in summary.errors)
+            raise RuntimeError(f"{len(summary.errors)} submission(s) not graded: {problems}")
+        problems = _expected_totals(paths, made["demo"])
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        checked = "reference solutions full marks" + (
+            ", demo class as expected" if made["demo"] is not None else ""
+        )
+        return (
+            f"{len(summary.graded)} graded, {len(summary.skipped)} unchanged since last time; "
+            f"{checked}"
+        )
+
+    def write_feedback() -> str:
+        return f"{len(feedback.generate_feedback(paths))} feedback file(s)"
+
+    step("run notebooks", run_notebooks)
+    step("release", release_all)
+    step("demo class", write_demo, ("release",))
+    step("collect submissions", collect_all)
+    step("autograde", grade, ("release", "collect submissions"))
+    step("feedback", write_feedback, ("autograde",))
+    step("export grades", lambda: str(export.export_grades(paths)), ("autograde",))
+    step("report", lambda: str(report.write_report(paths)), ("autograde",))
     return CourseRun(steps=steps, paths=paths)
 
 
@@ -264,7 +314,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=None, help="seconds per notebook (default: no limit)"
     )
     parser.add_argument(
-        "--demo-submissions", default=None, help="folder or LMS zip of demo submissions to grade"
+        "--submissions", default=None, help="folder or LMS zip of real submissions to grade too"
+    )
+    parser.add_argument(
+        "--no-demo", action="store_true", help="do not write and grade the demo class"
     )
 
 
@@ -288,7 +341,8 @@ def main(args: argparse.Namespace) -> int:
         profile=args.profile,
         jobs=args.jobs,
         timeout=args.timeout,
-        demo_submissions=args.demo_submissions,
+        submissions=args.submissions,
+        demo=not args.no_demo,
     )
     print("\ncnnlab course:")
     for step in course.steps:

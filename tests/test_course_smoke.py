@@ -9,7 +9,6 @@ go to a temporary folder, or to ``CNNLAB_SMOKE_OUTPUT`` when set (CI uploads tha
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -25,6 +24,10 @@ from grading.course import run_course
 from grading.paths import CoursePaths, course_paths
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runner"
+#: An assignment with code exercises and tests (the grader's light fixture course).
+EXERCISE_FIXTURE = (
+    FIXTURES.parent / "instructor" / "course" / "notebooks" / "01_fixture" / "fixture.ipynb"
+)
 #: The smoke profile's budget per notebook, in seconds (the whole run stays under 5 min).
 SMOKE_SECONDS_PER_NOTEBOOK = 60
 
@@ -72,15 +75,7 @@ def course_smoke_run(tmp_path_factory) -> SmokeRun:
     return _SMOKE_RUNS["run"]
 
 
-NO_COURSE_NOTEBOOKS = not course_paths().source_notebooks()
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(
-    condition=NO_COURSE_NOTEBOOKS,
-    strict=True,
-    reason="notebooks/ holds no course notebooks yet; this becomes a requirement once it does",
-)
 def test_every_course_notebook_runs_in_the_smoke_profile(course_smoke_run):
     run = course_smoke_run
     assert run.notebooks, "notebooks/ holds no notebooks: the course cannot be smoke-tested"
@@ -121,52 +116,36 @@ def fixture_course_env(tmp_path, monkeypatch):
     return tmp_path
 
 
-# what each step of ``cnnlab course`` needs to have succeeded before it
-STEP_NEEDS = {
-    "autograde": {"release", "collect submissions"},
-    "feedback": {"autograde"},
-    "export grades": {"autograde"},
-    "report": {"autograde"},
-}
-
-
-def _module_exists(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def test_course_runs_every_step_that_exists_on_a_clean_course(fixture_course_env):
-    paths = _fixture_course(fixture_course_env, "01_parameters/parameters.ipynb")
+def test_course_runs_every_step_on_a_clean_course(fixture_course_env):
+    paths = _fixture_course(fixture_course_env, "01_parameters/parameters.ipynb", EXERCISE_FIXTURE)
     course = run_course(profile="smoke", paths=paths)
-    names = [step.name for step in course.steps]
-    assert names == [
+    assert [step.name for step in course.steps] == [
         "run notebooks",
         "release",
+        "demo class",
         "collect submissions",
         "autograde",
         "feedback",
         "export grades",
         "report",
     ]
-    run_step = course.steps[0]
-    assert run_step.status == "ok", run_step.detail
-    assert "1 notebook(s)" in run_step.detail and "smoke" in run_step.detail
-    assert (paths.executed / "01_parameters" / "parameters.ipynb").is_file()
+    for step in course.steps:
+        assert step.status == "ok", f"{step.name}: {step.detail}"
+    assert course.ok
+    assert "2 notebook(s)" in course.steps[0].detail and "smoke" in course.steps[0].detail
+    assert "demo submissions of 01_fixture" in course.steps[2].detail
+    assert "reference solutions full marks, demo class as expected" in course.steps[4].detail
     staged = paths.build / "course" / "reference-solutions" / "reference-solution"
     assert (staged / "01_parameters" / "parameters.ipynb").read_bytes() == (
         paths.notebooks / "01_parameters" / "parameters.ipynb"
     ).read_bytes()
-    done = {"run notebooks"}
-    for step in course.steps[1:]:
-        needs = STEP_NEEDS.get(step.name, set())
-        if not _module_exists(step.module):
-            assert step.status == "skipped" and f"{step.module} does not exist" in step.detail
-        elif not needs <= done:
-            assert step.status == "skipped"
-            assert all(f"needs {need}, which" in step.detail for need in needs - done)
-        else:
-            assert step.status == "ok", f"{step.name}: {step.detail}"
-            done.add(step.name)
-    assert course.ok
+    grades = (paths.build / "grades.csv").read_text().splitlines()
+    assert grades[0].startswith("student_id,") and any("reference-solution" in r for r in grades)
+    # the file that is not a notebook was kept aside, not dropped
+    assert any(paths.quarantine.rglob("*.ipynb*"))
+    assert (paths.reports / "report.html").is_file()
+    for location in course.locations().values():
+        assert location.exists(), location
 
 
 def test_course_command_fails_on_a_broken_notebook_and_runs_the_other_steps(
@@ -182,7 +161,7 @@ def test_course_command_fails_on_a_broken_notebook_and_runs_the_other_steps(
     run_line = next(line for line in out.splitlines() if "run notebooks" in line)
     assert run_line.split()[0] == "failed"
     assert "02_failing/failing" in run_line and "test_deliberate_failure" in run_line
-    steps = ("release", "collect submissions", "autograde", "feedback", "export grades", "report")
+    steps = ("release", "demo class", "collect submissions", "autograde", "feedback", "report")
     for step in steps:
         line = next(line for line in out.splitlines() if f" {step} " in line)
         assert line.split()[0] in {"ok", "failed", "skipped"}

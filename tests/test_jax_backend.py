@@ -141,20 +141,8 @@ def test_fixture_notebooks_run_on_jax_without_tensorflow(tmp_path, without_tenso
     assert json.loads((tmp_path / "summary.json").read_text())["notebooks"][1]["backend"] == "jax"
 
 
-def _course_notebook_param(relative: str):
-    missing = not (course_paths().notebooks / relative).is_file()
-    return pytest.param(
-        relative,
-        marks=pytest.mark.xfail(
-            condition=missing,
-            strict=True,
-            reason=f"notebooks/{relative} does not exist yet; this test runs it once it does",
-        ),
-    )
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("relative", [_course_notebook_param(r) for r in JAX_COURSE_NOTEBOOKS])
+@pytest.mark.parametrize("relative", JAX_COURSE_NOTEBOOKS)
 def test_course_notebook_runs_on_jax_without_tensorflow(relative, tmp_path, without_tensorflow):
     notebook = course_paths().notebooks / relative
     assert notebook.is_file(), f"{notebook} is missing"
