@@ -9,11 +9,10 @@ clearly, and ``cnnlab lab --instructor`` serves formgrader for the course.
 
 Screenshots and the servers' logs go to ``build/browser/`` (CI keeps them as artifacts).
 
-The assignment is :data:`CASE`. To open a course notebook instead of the fixture, change
-that one line, e.g. ``CASE = BrowserCase(REPO, "01_cnn_theory")``: the answer typed in the
-browser is the source's solution of the first code solution cell (another with
-``grade_id=...``), the wrong answer has its solution region replaced by ``pass``, and the
-other solution cells are filled in from the source before the notebook opens.
+The assignment is :data:`CASE`, the course's notebook 01: the answer typed in the browser is
+the source's solution of one code solution cell (``grade_id``), the wrong answer has its
+solution region replaced by ``pass``, and the other solution cells are filled in from the
+source before the notebook opens.
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURE_COURSE = Path(__file__).resolve().parent / "browser" / "fixture_course"
 #: Screenshots and logs, kept as CI artifacts.
 ARTIFACTS = REPO / "build" / "browser"
 #: Written into the student's copy before ``cnnlab lab`` starts, which must not overwrite it.
@@ -79,10 +77,11 @@ class BrowserCase:
 
 
 CASE = BrowserCase(
-    FIXTURE_COURSE,
-    "01_fixture",
-    expected_text=("run profile: smoke", "square: visible tests passed"),
-    min_images=2,
+    REPO,
+    "01_cnn_theory",
+    grade_id="theory_output_size",
+    expected_text=("profile: smoke", "seed_cnn_parameters = 27562"),
+    min_images=3,
 )
 
 
