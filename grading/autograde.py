@@ -2,11 +2,13 @@
 
 ::
 
-    cnnlab autograde [ASSIGNMENT ...] [--jobs N] [--force] [--db URL]
+    cnnlab autograde [ASSIGNMENT ...] [--jobs N] [--force] [--db URL] [--scheduler ADDRESS]
 
 grades every submission ``build/submitted/<student>/<assignment>/<notebook>.ipynb`` (nbgrader's
 layout, with ``timestamp.txt``) of the named assignments (default: every assignment with
-submissions), one job per core by default, with a progress bar and an ETA.
+submissions), one job per core by default, with a progress bar and an ETA. With
+``--scheduler`` the submissions are graded on a Dask cluster (:mod:`grading.cluster`; Dask is
+imported only then).
 
 How one submission is graded (:func:`grade_submission`, a pure function of a picklable
 :class:`GradingTask` that returns a picklable :class:`GradingResult`, so a cluster can run it
@@ -313,6 +315,9 @@ class SubmissionOutcome:
         The autograded total and the maximum.
     seconds : float
         Time spent.
+    worker : str
+        Who graded it, as the gradebook's log says (``host:pid``; on a Dask cluster the
+        worker's host and address, :func:`grading.cluster.worker_label`).
     """
 
     assignment: str
@@ -322,6 +327,7 @@ class SubmissionOutcome:
     score: float
     max_score: float
     seconds: float
+    worker: str = ""
 
 
 @dataclass
@@ -959,6 +965,25 @@ def select_assignments(paths: CoursePaths, assignments: list[str] | None) -> tup
     return selected, warnings
 
 
+def _graded_already(recorded: dict, assignment: str, student: str, task: GradingTask) -> bool:
+    """Whether the log holds a grade (not an error) of exactly this content."""
+    before = recorded.get((assignment, student))
+    return before is not None and before[0] == task.submission_hash and before[1] != "error"
+
+
+@contextlib.contextmanager
+def _cluster_or(executor, scheduler, scratch_root, summary) -> Iterator:
+    """The executor to grade on: a Dask cluster's when a scheduler is given, else as given."""
+    if not scheduler:
+        yield executor
+        return
+    from grading.cluster import connect  # Dask is imported only when a cluster is asked for
+
+    with connect(scheduler, scratch_root=scratch_root) as cluster:
+        summary.warnings.extend(cluster.warnings)
+        yield cluster
+
+
 @contextlib.contextmanager
 def _exclusive_run(paths: CoursePaths) -> Iterator[None]:
     paths.build.mkdir(parents=True, exist_ok=True)
@@ -1013,6 +1038,7 @@ def autograde(
     progress: bool = True,
     scratch_root: str | None = None,
     executor: concurrent.futures.Executor | None = None,
+    scheduler: str | None = None,
 ) -> AutogradeSummary:
     """Grade every submission of the selected assignments (see the module docstring).
 
@@ -1046,6 +1072,10 @@ def autograde(
     executor : concurrent.futures.Executor, optional
         Where to run :func:`grade_submission` (e.g. a Dask client's ``get_executor()``);
         default a pool of ``jobs`` threads on this machine. It is not shut down.
+    scheduler : str, optional
+        Grade on a Dask cluster instead (:mod:`grading.cluster`): the scheduler's address
+        (``tcp://HOST:PORT``) or scheduler file. ``jobs`` is then ignored (the workers'
+        threads decide) and ``scratch_root`` is a folder on the workers.
 
     Returns
     -------
@@ -1055,7 +1085,8 @@ def autograde(
     Raises
     ------
     AutogradeError
-        Unknown assignment, missing source, empty class, or another grader running.
+        Unknown assignment, missing source, empty class, or another grader running;
+        :class:`grading.cluster.ClusterError` (a subclass) when the cluster cannot grade.
     grading.gradebook.GradebookError
         If the gradebook cannot be reached.
     """
@@ -1072,6 +1103,8 @@ def autograde(
     from grading.sandbox import isolation, kill_running, sandbox_user
     from grading.template import build_template
 
+    if scheduler and executor is not None:
+        raise ValueError("autograde: give a Dask scheduler or an executor, not both")
     paths = paths or course_paths()
     url = normalise_db_url(db_url, paths)
     config = load_nbgrader_config(paths, db_url=url)
@@ -1079,12 +1112,17 @@ def autograde(
     jobs = max(1, int(jobs or default_jobs()))
     selected, warnings = select_assignments(paths, assignments)
     summary = AutogradeSummary(db_url=url, warnings=warnings)
-    if not isolation(limits.isolate_network)[1]:
+    if not scheduler and not isolation(limits.isolate_network)[1]:
         summary.warnings.append(
             "network not isolated: Linux namespaces (unshare) are not available here, so "
             "student code could reach the network; every result records it"
         )
-    if os.geteuid() == 0 and limits.kernel_user and sandbox_user(limits.kernel_user) is None:
+    if (
+        not scheduler
+        and os.geteuid() == 0
+        and limits.kernel_user
+        and sandbox_user(limits.kernel_user) is None
+    ):
         summary.warnings.append(
             f"kernels run as root: user {limits.kernel_user!r} cannot start {sys.executable} "
             "(install Python where every user may read it to let kernels run unprivileged)"
@@ -1092,7 +1130,11 @@ def autograde(
     settings = _nbgrader_settings(config)
     threads = max(1, default_jobs() // jobs)
 
-    with _exclusive_run(paths), open_gradebook(url, paths) as gradebook:
+    with (
+        _exclusive_run(paths),
+        _cluster_or(executor, scheduler, scratch_root, summary) as executor,
+        open_gradebook(url, paths) as gradebook,
+    ):
         clean_stale_scratch(scratch_root)
         recorded = graded_submissions(gradebook)
         tasks = []
@@ -1115,13 +1157,7 @@ def autograde(
                     threads=threads,
                     scratch_root=scratch_root,
                 )
-                before = recorded.get((assignment, student))
-                if (
-                    not force
-                    and before is not None
-                    and before[0] == task.submission_hash
-                    and before[1] != "error"
-                ):
+                if not force and _graded_already(recorded, assignment, student, task):
                     summary.skipped.append((assignment, student))
                     continue
                 tasks.append(task)
@@ -1141,6 +1177,12 @@ def autograde(
             try:
                 for future in as_completed(futures):
                     task, result = futures.pop(future), future.result()
+                    if not force and _graded_already(
+                        graded_submissions(gradebook), task.assignment, task.student, task
+                    ):  # by another grader meanwhile: written once, never twice
+                        summary.skipped.append((task.assignment, task.student))
+                        bar.update()
+                        continue
                     if result.status != "error":
                         _write_autograded(paths, task, result)
                     record_result(gradebook, result)
@@ -1153,6 +1195,7 @@ def autograde(
                             result.score,
                             result.max_score,
                             result.seconds,
+                            worker=f"{result.worker_host}:{result.worker_pid}",
                         )
                     )
                     bar.set_postfix_str(f"{result.student}: {result.status}", refresh=False)
@@ -1204,6 +1247,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile", choices=("smoke", "grade", "full"), help="labcore profile (grade)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a Dask cluster: tcp://HOST:PORT or a scheduler file (pip install "
+        "-e '.[cluster]'; see README)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -1241,6 +1290,7 @@ def main(args: argparse.Namespace) -> int:
             limits=limits,
             profile=args.profile,
             progress=not args.no_progress,
+            scheduler=getattr(args, "scheduler", None),
         )
     except (AutogradeError, GradebookError, FileNotFoundError, ValueError, NbgraderError) as error:
         print(f"cnnlab autograde: {error}", file=sys.stderr)
@@ -1256,9 +1306,17 @@ def main(args: argparse.Namespace) -> int:
             f"  {outcome.assignment}/{outcome.student}: {outcome.score:g}/{outcome.max_score:g} "
             f"{outcome.status} ({outcome.seconds:.0f} s)"
         )
+        if getattr(args, "scheduler", None):
+            line += f" on {outcome.worker}"
         print(line)
         for reason in outcome.reasons:
             print(f"      {reason}")
+    if getattr(args, "scheduler", None) and summary.graded:
+        from grading.cluster import worker_tally
+
+        print("graded by:")
+        for worker, count, seconds in worker_tally(summary.graded):
+            print(f"  {worker}: {count} submission(s), {seconds:.0f} s")
     if summary.errors:
         print(
             f"{len(summary.errors)} submission(s) could not be graded (status error); run "

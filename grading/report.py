@@ -6,7 +6,8 @@
   still need manual grading;
 - the score distribution per assignment (share of the maximum, one dot per submission);
 - the mean score per question (graded cell) as a share of its points;
-- the grading time per submission;
+- the grading time per submission, and which worker graded what (:func:`grading_workers`;
+  on a Dask cluster, each worker's host and address);
 - a table of submissions that failed (graded with a problem recorded in the grading log,
   such as a timeout or restored test cells, or not graded at all) or were quarantined by
   ``cnnlab collect``, with the reason.
@@ -39,6 +40,7 @@ from grading.paths import CoursePaths, course_paths
 __all__ = [
     "ReportData",
     "grading_times",
+    "grading_workers",
     "plot_grading_time",
     "plot_question_means",
     "plot_score_distribution",
@@ -48,7 +50,8 @@ __all__ = [
 
 TEMPLATE = "report.html.j2"
 CELL_COLUMNS = ["assignment", "student", "notebook", "grade_id", "score", "max_score"]
-TIME_COLUMNS = ["assignment", "student", "seconds", "measured"]
+TIME_COLUMNS = ["assignment", "student", "seconds", "measured", "worker"]
+WORKER_COLUMNS = ["worker", "submissions", "seconds", "graded"]
 PROBLEM_COLUMNS = ["student", "assignment", "what", "reason", "file"]
 
 
@@ -104,14 +107,15 @@ def grading_times(paths: CoursePaths, log: pd.DataFrame, scores: pd.DataFrame) -
     Returns
     -------
     pandas.DataFrame
-        Columns ``assignment``, ``student``, ``seconds``, ``measured``: the grader's
-        wall-clock seconds (``measured="grader"``) where ``cnnlab autograde`` logged them;
-        for a submission graded otherwise (plain ``nbgrader autograde``), the kernel time
-        from the first cell's start to the last cell's reply in its autograded notebooks
-        (``measured="cells"``).
+        Columns ``assignment``, ``student``, ``seconds``, ``measured``, ``worker``: the
+        grader's wall-clock seconds (``measured="grader"``) and the worker that graded it
+        where ``cnnlab autograde`` logged them; for a submission graded otherwise (plain
+        ``nbgrader autograde``), the kernel time from the first cell's start to the last
+        cell's reply in its autograded notebooks (``measured="cells"``, no worker).
     """
-    logged = log.dropna(subset=["seconds"])[["assignment", "student", "seconds"]]
-    rows = logged.assign(measured="grader").to_dict("records")
+    logged = log.dropna(subset=["seconds"])[["assignment", "student", "seconds", "worker"]]
+    workers = [worker if isinstance(worker, str) else "" for worker in logged["worker"]]
+    rows = logged.assign(measured="grader", worker=workers).to_dict("records")
     known = set(zip(logged["assignment"], logged["student"], strict=True))
     for assignment, student in zip(scores["assignment"], scores["student"], strict=True):
         if (assignment, student) in known:
@@ -126,9 +130,43 @@ def grading_times(paths: CoursePaths, log: pd.DataFrame, scores: pd.DataFrame) -
                     "student": student,
                     "seconds": sum(seconds),
                     "measured": "cells",
+                    "worker": "",
                 }
             )
     return pd.DataFrame(rows, columns=TIME_COLUMNS)
+
+
+def grading_workers(times: pd.DataFrame) -> pd.DataFrame:
+    """Which worker graded what, and how long it took.
+
+    Parameters
+    ----------
+    times : pandas.DataFrame
+        From :func:`grading_times`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``worker`` (as the grading log names it: ``host:pid``, or a Dask worker's
+        host and address), ``submissions``, ``seconds`` (their sum) and ``graded``
+        (``"assignment/student (N s)"``, joined with ``"; "``), one row per worker, most
+        submissions first; submissions without a logged worker are left out.
+    """
+    known = times[times["worker"].fillna("") != ""]
+    rows = [
+        {
+            "worker": worker,
+            "submissions": len(group),
+            "seconds": float(group["seconds"].sum()),
+            "graded": "; ".join(
+                f"{row.assignment}/{row.student} ({row.seconds:.0f} s)"
+                for row in group.sort_values(["assignment", "student"]).itertuples()
+            ),
+        }
+        for worker, group in known.groupby("worker", sort=True)
+    ]
+    frame = pd.DataFrame(rows, columns=WORKER_COLUMNS)
+    return frame.sort_values("submissions", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _problems(paths: CoursePaths, scores: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
@@ -381,6 +419,7 @@ def write_report(paths: CoursePaths | None = None, db_url: str | None = None) ->
         written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         summary=_summary(data.scores),
         plots=rendered,
+        workers=grading_workers(data.times).to_dict("records"),
         problems=data.problems.to_dict("records"),
     )
     output = paths.reports / "report.html"
