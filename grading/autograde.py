@@ -81,6 +81,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading.errors import AutogradeError
 from grading.paths import CoursePaths, course_paths
 from grading.sandbox import KILL_GRACE_S, SandboxLimits
 from grading.template import AssignmentTemplate
@@ -122,10 +123,6 @@ REASON_CODES = (
 )
 _STATUS = {code: code for code in REASON_CODES} | {"tampering": "tampered"}
 TIMESTAMP_FILE = "timestamp.txt"
-
-
-class AutogradeError(ValueError):
-    """The class cannot be graded as asked (unknown assignment, empty class, missing source)."""
 
 
 def status_of(reasons: list[str]) -> str:
@@ -1267,34 +1264,30 @@ def main(args: argparse.Namespace) -> int:
     -------
     int
         0 when every submission was graded (problems with submissions are grades, not
-        errors), 1 when the grader failed on some (run again to retry them), 2 for a bad
-        command (unknown assignment, empty class, missing source, unreachable database).
+        errors), 1 when the grader failed on some (run again to retry them). A bad command
+        (unknown assignment, empty class, missing source, unreachable database: exit status
+        2) or a source nbgrader rejects (1) is raised for :mod:`grading.cli`.
     """
-    from grading.gradebook import GradebookError
-    from grading.nbgrader_driver import NbgraderError, load_nbgrader_config
+    from grading.nbgrader_driver import load_nbgrader_config
 
-    try:
-        paths = course_paths()
-        limits = SandboxLimits.from_config(load_nbgrader_config(paths)).replace(
-            cell_timeout=args.cell_timeout,
-            notebook_timeout=args.timeout,
-            memory_limit_mb=args.memory_limit,
-        )
-        summary = autograde(
-            paths,
-            args.assignments,
-            jobs=args.jobs,
-            force=args.force,
-            db_url=args.db,
-            students=args.student,
-            limits=limits,
-            profile=args.profile,
-            progress=not args.no_progress,
-            scheduler=getattr(args, "scheduler", None),
-        )
-    except (AutogradeError, GradebookError, FileNotFoundError, ValueError, NbgraderError) as error:
-        print(f"cnnlab autograde: {error}", file=sys.stderr)
-        return 2
+    paths = course_paths()
+    limits = SandboxLimits.from_config(load_nbgrader_config(paths)).replace(
+        cell_timeout=args.cell_timeout,
+        notebook_timeout=args.timeout,
+        memory_limit_mb=args.memory_limit,
+    )
+    summary = autograde(
+        paths,
+        args.assignments,
+        jobs=args.jobs,
+        force=args.force,
+        db_url=args.db,
+        students=args.student,
+        limits=limits,
+        profile=args.profile,
+        progress=not args.no_progress,
+        scheduler=getattr(args, "scheduler", None),
+    )
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(

@@ -4,6 +4,11 @@ Each subcommand lives in its own module, which defines ``add_arguments(parser)``
 ``main(args) -> int`` next to the functions that do the work. Modules are imported only when
 their subcommand runs, so ``cnnlab --help`` is instant and no command pays for another's
 imports.
+
+A command's ``main`` calls the API and prints the result; it does not catch errors. This
+module reports them for every command the same way: ``cnnlab <command>: <message>`` on
+stderr and the exit status of :func:`grading.errors.exit_status` (1 when the job failed, 2
+for bad input).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from grading.errors import exit_status
 
 # subcommand -> (module, one-line help), in the order an instructor meets them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -65,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success.
+        The exit status: 0 on success, 1 when the job failed, 2 for bad input, 130 when
+        interrupted.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -80,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        status = exit_status(error)
+        if status is None:  # not an error of the input or the job: a bug, keep the traceback
+            raise
+        print(f"cnnlab {args.command}: {error}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

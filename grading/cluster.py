@@ -52,7 +52,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from grading.autograde import (
-    AutogradeError,
     GradingResult,
     GradingTask,
     SubmissionOutcome,
@@ -61,6 +60,7 @@ from grading.autograde import (
     grade_submission,
     status_of,
 )
+from grading.errors import ClusterError
 from grading.template import AssignmentTemplate
 
 __all__ = [
@@ -98,11 +98,6 @@ _INSTALL_HINT = (
     "install the course environment on every worker from the same checkout as this machine "
     "(pip install -e '.[cluster]'), then restart the workers"
 )
-
-
-class ClusterError(AutogradeError):
-    """The Dask cluster cannot grade: no Dask here, scheduler unreachable, no workers, or
-    workers with another course environment."""
 
 
 # --------------------------------------------------------------------------- environment

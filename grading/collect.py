@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -724,13 +723,9 @@ def main(args) -> int:
     Returns
     -------
     int
-        0 when the source was read (quarantined files are reported, not failures), 2 on a
-        bad source or course.
+        0 when the source was read (quarantined files are reported, not failures). A bad
+        source or course (exit status 2) is raised for :mod:`grading.cli`.
     """
-    try:
-        report = collect_submissions(args.source, course_paths(), args.timestamp)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"cnnlab collect: {error}", file=sys.stderr)
-        return 2
+    report = collect_submissions(args.source, course_paths(), args.timestamp)
     print(report.summary())
     return 0

@@ -975,21 +975,18 @@ def main(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 when every notebook succeeded, 1 when one failed or timed out, 2 for bad input.
+        0 when every notebook succeeded, 1 when one failed or timed out. Bad input (exit
+        status 2) is raised for :mod:`grading.cli`.
     """
     parameters = {name: parse_parameter_value(value) for name, value in args.parameter}
-    try:
-        summary = run_notebooks(
-            args.notebooks,
-            profile=args.profile,
-            parameters=parameters,
-            jobs=args.jobs,
-            timeout=args.timeout,
-            output_dir=args.output,
-        )
-    except (ValueError, FileNotFoundError) as error:
-        print(f"cnnlab run: {error}", file=sys.stderr)
-        return 2
+    summary = run_notebooks(
+        args.notebooks,
+        profile=args.profile,
+        parameters=parameters,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        output_dir=args.output,
+    )
     print()
     print(summary.to_markdown())
     print(f"executed notebooks: {summary.output_dir}")

@@ -19,7 +19,6 @@ Maximum points are not a column (an LMS would import them as one more student gr
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -197,17 +196,12 @@ def main(args) -> int:
     Returns
     -------
     int
-        0 on success, 2 on a missing or unreachable gradebook or an empty class.
+        0 on success. A missing or unreachable gradebook or an empty class (exit status 2)
+        is raised for :mod:`grading.cli`.
     """
-    from grading.gradebook import GradebookError
-
     paths = course_paths()
-    try:
-        output = export_grades(paths, args.db, args.output)
-        _, max_points = grade_table(existing_gradebook_url(paths, args.db))
-    except (FileNotFoundError, ValueError, GradebookError) as error:
-        print(f"cnnlab export: {error}", file=sys.stderr)
-        return 2
+    output = export_grades(paths, args.db, args.output)
+    _, max_points = grade_table(existing_gradebook_url(paths, args.db))
     maxima = ", ".join(f"{name} {format_points(value)}" for name, value in max_points.items())
     print(f"wrote {output} (maximum points: {maxima})")
     return 0

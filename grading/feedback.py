@@ -21,7 +21,6 @@ message (``AssertionError: ...``).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from nbgrader.preprocessors import ClearHiddenTests
@@ -282,20 +281,11 @@ def main(args) -> int:
     Returns
     -------
     int
-        0 on success, 1 when nbgrader failed for a submission, 2 on bad arguments or an
-        empty class.
+        0 on success. An nbgrader failure for a submission (exit status 1), bad arguments
+        or an empty class (2) are raised for :mod:`grading.cli`.
     """
-    from grading.gradebook import GradebookError
-
     paths = course_paths()
-    try:
-        written = generate_feedback(paths, args.assignments or None, args.db)
-    except NbgraderError as error:
-        print(f"cnnlab feedback: {error}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError, GradebookError) as error:
-        print(f"cnnlab feedback: {error}", file=sys.stderr)
-        return 2
+    written = generate_feedback(paths, args.assignments or None, args.db)
     students = {path.parent.parent.name for path in written}
     print(f"wrote {len(written)} feedback file(s), {len(students)} student(s), in {paths.feedback}")
     return 0

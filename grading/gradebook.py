@@ -44,6 +44,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grading.errors import GradebookError
+
 if TYPE_CHECKING:  # heavy imports stay out of `cnnlab --help` and nbgrader_config.py
     import pandas as pd
     from nbgrader.api import Gradebook
@@ -102,10 +104,6 @@ CELL_SCORE_COLUMNS = [
     "manual_score",
     "cell_type",
 ]
-
-
-class GradebookError(RuntimeError):
-    """The gradebook database cannot be used (unreachable, or its content conflicts)."""
 
 
 # --------------------------------------------------------------------------- URLs

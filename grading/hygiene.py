@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,15 +312,12 @@ def main(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 when every notebook is clean, 1 when there are problems, 2 for a missing path.
+        0 when every notebook is clean, 1 when there are problems. A missing path (exit
+        status 2) is raised for :mod:`grading.cli`.
     """
     targets = args.paths or [course_paths().notebooks]
-    try:
-        files = _notebook_files(targets)
-        problems = check_notebooks(files)
-    except FileNotFoundError as error:
-        print(f"cnnlab check: {error}", file=sys.stderr)
-        return 2
+    files = _notebook_files(targets)
+    problems = check_notebooks(files)
     for problem in problems:
         print(problem)
     print(f"{len(files)} notebook(s) checked, {len(problems)} problem(s).")

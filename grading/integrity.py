@@ -63,6 +63,8 @@ from dataclasses import dataclass
 
 import nbformat
 
+from grading.errors import InvalidNotebook
+
 __all__ = [
     "Finding",
     "InvalidNotebook",
@@ -78,10 +80,6 @@ __all__ = [
     "scan_source",
     "strip_completion_marker",
 ]
-
-
-class InvalidNotebook(ValueError):
-    """A submitted file is not a readable Jupyter notebook."""
 
 
 # --------------------------------------------------------------------------- cells

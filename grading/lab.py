@@ -429,22 +429,16 @@ def main(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        JupyterLab's exit status; 2 on bad arguments or a missing course or assignment, 1
-        if an assignment had to be released and releasing failed.
+        JupyterLab's exit status. Bad arguments or a missing course or assignment (exit
+        status 2), and a failed release of an assignment that had to be released (1), are
+        raised for :mod:`grading.cli`.
     """
-    try:
-        paths = course_paths()
-        if args.mode == "instructor":
-            root, start = _instructor_start(paths, args.assignment)
-        else:
-            root, start = _student_start(paths, args.assignment)
-        env = lab_environment(paths, profile=args.profile)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"cnnlab lab: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:  # releasing failed: nbgrader, a leak, the gradebook
-        print(f"cnnlab lab: {error}", file=sys.stderr)
-        return 1
+    paths = course_paths()
+    if args.mode == "instructor":
+        root, start = _instructor_start(paths, args.assignment)
+    else:
+        root, start = _student_start(paths, args.assignment)
+    env = lab_environment(paths, profile=args.profile)
     port = args.port or free_port(args.ip)
     token = secrets.token_hex(24)
     route = lab_route(start, formgrader=args.mode == "instructor")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from traitlets.config import Config, PyFileConfigLoader
 
+from grading.errors import NbgraderError
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
 
 __all__ = [
@@ -30,10 +31,6 @@ __all__ = [
 
 #: The one nbgrader configuration file of the course.
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
-
-
-class NbgraderError(RuntimeError):
-    """An nbgrader step failed; the message holds what nbgrader logged as errors."""
 
 
 @contextmanager

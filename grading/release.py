@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from grading.nbgrader_driver import NbgraderError, load_nbgrader_config, run_converter
+from grading.errors import ReleaseLeakError
+from grading.nbgrader_driver import load_nbgrader_config, run_converter
 from grading.paths import CoursePaths, course_paths
 from grading.regions import MARKERS, SecretLine, is_trivial, notebook_regions, strip_ansi
 
@@ -83,29 +83,6 @@ class Leak:
         what = "a delimiter" if self.kind == "marker" else f"a {self.kind} line"
         origin = f" from {self.origin}" if self.origin else ""
         return f"{where}: {what}{origin} leaked: {self.line!r}"
-
-
-class ReleaseLeakError(RuntimeError):
-    """The release scan found instructor-only text in what students would receive.
-
-    Attributes
-    ----------
-    leaks : list of Leak
-        Every leak found.
-    """
-
-    def __init__(self, leaks: list[Leak], removed: list[Path] | None = None):
-        self.leaks = list(leaks)
-        lines = [f"The release leaks instructor-only text ({len(self.leaks)} found):"]
-        lines += [f"  {leak}" for leak in self.leaks]
-        if removed:
-            lines.append("Removed the leaking release folder(s): " + ", ".join(map(str, removed)))
-        lines.append(
-            "Fix the source notebook: keep solutions between ### BEGIN SOLUTION / "
-            "### END SOLUTION and hidden tests between ### BEGIN HIDDEN TESTS / "
-            "### END HIDDEN TESTS, and do not repeat their lines in other cells."
-        )
-        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True)
@@ -466,19 +443,10 @@ def main(args) -> int:
     Returns
     -------
     int
-        0 when released and clean, 1 on a leak or an nbgrader failure, 2 on bad arguments
-        or an unreachable gradebook.
+        0 when released and clean. A leak or an nbgrader failure (exit status 1), bad
+        arguments or an unreachable gradebook (2) are raised for :mod:`grading.cli`.
     """
-    from grading.gradebook import GradebookError
-
-    try:
-        released = release_assignments(course_paths(), args.assignments or None, args.db)
-    except (ReleaseLeakError, NbgraderError) as error:
-        print(f"cnnlab release: {error}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError, GradebookError) as error:
-        print(f"cnnlab release: {error}", file=sys.stderr)
-        return 2
+    released = release_assignments(course_paths(), args.assignments or None, args.db)
     for item in released:
         names = ", ".join(path.name for path in item.notebooks)
         print(

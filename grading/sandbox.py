@@ -85,6 +85,7 @@ __all__ = [
     "kill_children",
     "kill_process_tree",
     "kill_running",
+    "launcher_command",
     "readable_by",
     "run_sandboxed",
     "sandbox_user",
@@ -319,21 +320,10 @@ def user_can_run_kernel(name: str) -> bool:
         connection = Path(folder) / "connection.json"  # readable by root only, like a kernel's
         connection.write_text("{}")
         connection.chmod(0o600)
-        command = [
-            sys.executable,
-            "-m",
-            "grading.sandbox",
-            "--workspace",
-            str(workspace),
-            "--user",
-            name,
-            "--",
-            sys.executable,
-            "-c",
-            "import sys, grading, ipykernel, labcore; open(sys.argv[2]).read()",
-            "-f",
-            str(connection),
-        ]
+        check = "import sys, grading, ipykernel, labcore; open(sys.argv[2]).read()"
+        command = launcher_command(
+            workspace, [sys.executable, "-c", check, "-f", str(connection)], user=name
+        )
         try:
             probe = subprocess.run(command, capture_output=True, timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired):
@@ -584,26 +574,47 @@ def kernel_argv(workspace: Path, limits: SandboxLimits, user: str | None) -> lis
     list of str
         A kernelspec ``argv`` with the ``{connection_file}`` placeholder.
     """
-    command = [
-        sys.executable,
-        "-m",
-        "grading.sandbox",
-        "--workspace",
-        str(workspace),
-        "--data-limit-mb",
-        str(int(limits.memory_limit_mb) * 2),
-    ]
+    return launcher_command(
+        workspace,
+        [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        user=user,
+        data_limit_mb=int(limits.memory_limit_mb) * 2,
+    )
+
+
+def launcher_command(
+    workspace: Path,
+    command: list[str],
+    *,
+    user: str | None = None,
+    data_limit_mb: int | None = None,
+) -> list[str]:
+    """The command line that runs ``command`` through :func:`kernel_main`.
+
+    Parameters
+    ----------
+    workspace : pathlib.Path
+        The folder the command runs in (its working and home directory).
+    command : list of str
+        What to run once the sandbox is set up; a ``-f FILE`` in it is taken for a kernel
+        connection file (copied for ``user`` when the user changes).
+    user : str, optional
+        The user to switch to when running as root; default: stay.
+    data_limit_mb : int, optional
+        ``RLIMIT_DATA`` in MB; default: no limit.
+
+    Returns
+    -------
+    list of str
+        ``python -m grading.sandbox --workspace DIR [--data-limit-mb N] [--user NAME] --
+        COMMAND...``.
+    """
+    launcher = [sys.executable, "-m", "grading.sandbox", "--workspace", str(workspace)]
+    if data_limit_mb is not None:
+        launcher += ["--data-limit-mb", str(int(data_limit_mb))]
     if user:
-        command += ["--user", user]
-    return [
-        *command,
-        "--",
-        sys.executable,
-        "-m",
-        "ipykernel_launcher",
-        "-f",
-        "{connection_file}",
-    ]
+        launcher += ["--user", user]
+    return [*launcher, "--", *command]
 
 
 def _set_parent_death_signal() -> None:
@@ -618,7 +629,8 @@ def kernel_main(argv: list[str] | None = None) -> None:
     """Become the kernel: cap memory, drop to the sandbox user, then exec the kernel command.
 
     Used as ``python -m grading.sandbox --workspace DIR [--user NAME] [--data-limit-mb N]
-    -- python -m ipykernel_launcher -f CONNECTION_FILE`` (see :func:`kernel_argv`). When the
+    -- python -m ipykernel_launcher -f CONNECTION_FILE`` (see :func:`kernel_argv` and
+    :func:`launcher_command`). When the
     user changes, the connection file (readable only by root) is copied into the workspace
     for the kernel first.
 

@@ -15,6 +15,9 @@ The published architectures and their parameter counts (you can derive every num
 :func:`xray_cnn`: 63,000,001 parameters at 250×250×3
     Rescaling → Conv(32, same) → Pool → Conv(64, same) → Pool → Flatten → Dropout(0.5) →
     Dense(256) → Dropout(0.5) → Dense(1)
+:func:`pneumonia_cnn`: 35,409 parameters at 28×28×1 (PneumoniaMNIST)
+    Rescaling → 2 × Conv(16)+BN → Pool → 2 × Conv(32)+BN → Pool → Conv(64)+BN →
+    GlobalAveragePooling → Dropout(0.3) → Dense(1)
 
 Look at the X-ray model's count: 62,980,352 of its 63 million parameters sit in the one
 Dense layer after ``Flatten``, because ``"same"`` padding keeps the 250×250 image large
@@ -40,11 +43,13 @@ __all__ = [
     "HPARAM_DEFAULTS",
     "IGNORED_HPARAMS",
     "OPTIMIZERS",
+    "PNEUMONIA_CNN_RECIPE",
     "FastCNNRecipe",
     "cnn_from_hparams",
     "compile_fast_cnn",
     "deeper_cnn",
     "fast_cnn",
+    "pneumonia_cnn",
     "seed_cnn",
     "xray_augmentation",
     "xray_cnn",
@@ -490,6 +495,105 @@ def compile_fast_cnn(
         metrics=["accuracy"],
     )
     return model
+
+
+# --------------------------------------------------------------------------- PneumoniaMNIST
+
+
+def _conv_bn_relu(filters: int, name: str) -> list[keras.layers.Layer]:
+    """Conv2D (3×3, same, no bias) → BatchNormalization → ReLU, with names ``<name>_...``."""
+    return [
+        layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv"),
+        _fast_batch_norm(f"{name}_bn"),
+        layers.ReLU(name=f"{name}_relu"),
+    ]
+
+
+def pneumonia_cnn(
+    input_shape=(28, 28, 1), width: int = 16, dropout: float = 0.3, augmentation=None
+) -> keras.Sequential:
+    """A small batch-norm CNN for PneumoniaMNIST (28×28 chest X-rays, normal / pneumonia).
+
+    [augmentation →] Rescaling(1/255) → block1a, block1b (Conv ``width``) → MaxPool →
+    block2a, block2b (Conv ``2·width``) → MaxPool → block3 (Conv ``4·width``) →
+    GlobalAveragePooling → Dropout → Dense(1, sigmoid). Each block is Conv2D(3×3,
+    ``"same"``, no bias) → BatchNormalization → ReLU. 35,409 parameters at the default
+    width of 16.
+
+    Built for quality in little CPU time: two convolutions before each pooling see more
+    context at full resolution than the course's X-ray model, batch normalisation allows a
+    high learning rate, and global average pooling keeps the classifier tiny (no big Dense
+    layer to over-fit 4,708 training images). The batch normalisation layers keep running
+    statistics that settle within a few dozen steps, as in :func:`fast_cnn` (with Keras'
+    defaults a two-epoch run scores a validation ROC AUC near 0.7 at evaluation although
+    it reaches 0.98 in training). Train it with :data:`PNEUMONIA_CNN_RECIPE`
+    (one-cycle Adam, 20 epochs, batch 64), balanced class weights
+    (:func:`labcore.training.class_weights`) and :func:`xray_augmentation`; see
+    ``bench/pneumonia_quality.py`` for the measured test accuracy and ROC AUC.
+
+    Parameters
+    ----------
+    input_shape : tuple of int, default=(28, 28, 1)
+        ``(height, width, channels)``; at least 4×4 (two poolings).
+    width : int, default=16
+        Filters of the first blocks; the later blocks have 2× and 4× as many.
+    dropout : float, default=0.3
+        Dropout rate before the output layer, in [0, 1).
+    augmentation : keras.layers.Layer, optional
+        Applied right after the input, before rescaling, so it sees pixel values 0-255
+        (e.g. :func:`xray_augmentation`); active only while training.
+
+    Returns
+    -------
+    keras.Sequential
+        Uncompiled; the input is raw pixels (0-255). Layers ``[augmentation,] rescaling,
+        block1a_conv, block1a_bn, block1a_relu, ..., block3_relu, global_pool, dropout,
+        output`` (``pool1`` and ``pool2`` between the stages).
+
+    Examples
+    --------
+    >>> model = pneumonia_cnn()
+    >>> model.count_params()
+    35409
+    """
+    height, image_width, channels = _input_shape(input_shape)
+    if min(height, image_width) < 4:
+        raise ValueError(
+            f"pneumonia_cnn needs images of at least 4×4 pixels, got input_shape={input_shape!r}"
+        )
+    if not _is_whole(width) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    if augmentation is not None and not isinstance(augmentation, layers.Layer):
+        raise ValueError(
+            f"augmentation must be a Keras layer (or a keras.Sequential of layers), got "
+            f"{type(augmentation).__name__}; build one with labcore.models.xray_augmentation()"
+        )
+    width = int(width)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(height, image_width, channels)),
+            *([augmentation] if augmentation is not None else []),
+            layers.Rescaling(1.0 / 255, name="rescaling"),
+            *_conv_bn_relu(width, "block1a"),
+            *_conv_bn_relu(width, "block1b"),
+            layers.MaxPooling2D(2, name="pool1"),
+            *_conv_bn_relu(2 * width, "block2a"),
+            *_conv_bn_relu(2 * width, "block2b"),
+            layers.MaxPooling2D(2, name="pool2"),
+            *_conv_bn_relu(4 * width, "block3"),
+            layers.GlobalAveragePooling2D(name="global_pool"),
+            layers.Dropout(float(dropout), name="dropout"),
+            layers.Dense(1, activation="sigmoid", name="output"),
+        ],
+        name="pneumonia_cnn",
+    )
+
+
+#: How :func:`pneumonia_cnn` is trained on PneumoniaMNIST: the same one-cycle Adam schedule
+#: as the fast MNIST CNN, with a lower peak for the smaller, noisier dataset.
+PNEUMONIA_CNN_RECIPE = FastCNNRecipe(batch_size=64, epochs=20, peak_learning_rate=3e-3)
 
 
 # --------------------------------------------------------------------------- tuning

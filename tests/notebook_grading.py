@@ -70,6 +70,12 @@ API (kept stable; other test modules rely on it)
 :func:`lost_points` ``(scores, assignment) -> dict[str, float]``
     The cells where a student scored less than the maximum, with the points lost.
 
+:class:`AssignmentGradingTests`
+    The four tests every notebook module runs, as a base class: a module subclasses it as
+    ``class TestGrading(AssignmentGradingTests)``, sets ``assignment``, ``expected_points``
+    (and ``expected_written``, ``min_secret_lines``), gives ``wrong_answers`` and
+    overrides :meth:`~AssignmentGradingTests.check_released_stubs`.
+
 Each assignment must hold exactly one notebook (the course's four do). Everything generated
 goes into the ``build`` folder the caller gives (a temporary folder), never into the
 checkout's ``build/``.
@@ -83,23 +89,30 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import nbformat
+import pytest
 
 from grading.paths import BUILD_ENV, CoursePaths
+from grading.regions import notebook_regions
 
 __all__ = [
     "COURSE_ROOT",
+    "AssignmentGradingTests",
     "GradingFailure",
     "autograded_cells",
     "course",
     "grade_class",
     "grade_submissions",
+    "leaked_lines",
     "lost_points",
     "max_points",
     "reference_answer",
     "replace_once",
+    "secret_lines",
     "solution_code",
+    "solution_stubs",
     "solved_notebook",
     "source_notebook",
     "source_path",
@@ -592,3 +605,166 @@ def grade_class(
     for student, (grade_id, code) in wrong_answers.items():
         submissions[student] = with_answer(solved, grade_id, code)
     return grade_submissions(assignment, submissions, build, profile=profile, jobs=jobs)
+
+
+# --------------------------------------------------------------------------- shared tests
+
+#: The markers nbgrader removes from a release; none may be left in a student version.
+RELEASE_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def leaked_lines(source: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:
+    """The solution and hidden-test lines of ``source`` that stand in ``released``.
+
+    Parameters
+    ----------
+    source : nbformat.NotebookNode
+        The source notebook.
+    released : nbformat.NotebookNode
+        Its student version.
+
+    Returns
+    -------
+    list of str
+        The leaked lines, sorted; empty for a clean release.
+    """
+    released_text = nbformat.writes(released).replace("\\n", "\n")
+    released_lines = {line.strip() for line in released_text.split("\n")}
+    return sorted(line for line in secret_lines(source) if line in released_lines)
+
+
+def secret_lines(source: nbformat.NotebookNode) -> set[str]:
+    """The distinctive lines of a source notebook's solutions and hidden tests.
+
+    Short lines, comments, ``def`` lines and docstring quotes are left out: the student
+    version keeps function signatures, and short lines (``return x``) occur anywhere.
+
+    Parameters
+    ----------
+    source : nbformat.NotebookNode
+        The source notebook.
+
+    Returns
+    -------
+    set of str
+        The stripped lines.
+    """
+    return {
+        line.text
+        for cell in notebook_regions(source)
+        for line in cell.secret
+        if len(line.text) > 12 and not line.text.startswith(("#", "def ", '"""'))
+    }
+
+
+def solution_stubs(released: nbformat.NotebookNode) -> dict[str, str]:
+    """The code answer cells of a student version: ``{grade_id: source}``."""
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in released.cells
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+class AssignmentGradingTests:
+    """The tests every course notebook passes under the real grader (one class per module).
+
+    One autograde run (grade profile, two submissions at a time) grades the whole class of a
+    module: the reference solution, the unanswered student version and one student per
+    plausible wrong answer (:func:`grade_class`). A wrong-answer student answers every other
+    exercise correctly, so losing the points of its own exercise and no others proves the
+    exercises are isolated.
+
+    Attributes
+    ----------
+    assignment : str
+        E.g. ``"01_cnn_theory"``.
+    expected_points : dict
+        ``{test grade_id: points}`` of the autograded test cells.
+    expected_written : dict
+        ``{grade_id: points}`` of the answers graded by hand (default: none).
+    min_secret_lines : int
+        At least this many distinctive solution and hidden-test lines exist (so the leak
+        check has something to look for).
+    """
+
+    assignment: ClassVar[str] = ""
+    expected_points: ClassVar[dict[str, float]] = {}
+    expected_written: ClassVar[dict[str, float]] = {}
+    min_secret_lines: ClassVar[int] = 40
+
+    @staticmethod
+    def wrong_answers() -> dict[str, tuple[str, str]]:
+        """Student id -> ``(grade_id, code)``: one plausible wrong answer per exercise."""
+        raise NotImplementedError
+
+    def check_released_stubs(self, released: nbformat.NotebookNode) -> None:
+        """Assertions on what the student version shows in place of the solutions."""
+        raise NotImplementedError
+
+    def pytest_generate_tests(self, metafunc):
+        if "student" in metafunc.fixturenames:
+            metafunc.parametrize("student", list(self.wrong_answers()))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def build(cls, tmp_path_factory):
+        return tmp_path_factory.mktemp(f"{cls.assignment}-build")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def released(cls, build):
+        return student_notebook(cls.assignment, build)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def graded(cls, build, released):
+        return grade_class(cls.assignment, build, cls.wrong_answers(), profile="grade", jobs=2)
+
+    def test_points_match_the_header(self):
+        source = source_notebook(self.assignment)
+        assert max_points(self.assignment) == self.expected_points
+        assert written_answers(source) == self.expected_written
+        auto, written = sum(self.expected_points.values()), sum(self.expected_written.values())
+        promise = (
+            f"({auto + written:.0f} in total: {auto:.0f} graded automatically, "
+            f"{written:.0f} graded by hand)"
+            if written
+            else f"({auto:.0f} in total, graded automatically)"
+        )
+        assert promise in source.cells[0].source
+        for cell in source.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade_id") in self.expected_written:  # a written answer, by hand
+                assert cell.cell_type == "markdown" and "### BEGIN SOLUTION" in cell.source
+                assert meta["solution"] is True and meta["grade"] is True
+                assert meta["locked"] is False
+
+    def test_every_autograded_exercise_has_a_wrong_answer(self):
+        tested = {f"test_{grade_id}" for grade_id, _ in self.wrong_answers().values()}
+        assert tested == set(self.expected_points)
+
+    def test_release_has_no_solution_code_and_no_hidden_tests(self, released):
+        source = source_notebook(self.assignment)
+        released_text = nbformat.writes(released)
+        assert [marker for marker in RELEASE_MARKERS if marker in released_text] == []
+        assert len(secret_lines(source)) > self.min_secret_lines
+        assert leaked_lines(source, released) == []
+        stubs = solution_stubs(released)
+        assert stubs and all("raise NotImplementedError()" in stub for stub in stubs.values())
+        for cell in released.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade_id") in self.expected_written:
+                assert "YOUR ANSWER HERE" in cell.source
+        self.check_released_stubs(released)
+
+    def test_reference_solution_scores_full_marks(self, graded):
+        assert graded["reference"] == self.expected_points
+
+    def test_blank_student_version_scores_zero_without_crashing(self, graded):
+        assert graded["blank"] == dict.fromkeys(self.expected_points, 0.0)
+
+    def test_each_wrong_answer_loses_only_its_own_points(self, graded, student):
+        grade_id = self.wrong_answers()[student][0]
+        assert lost_points(graded[student], self.assignment) == {
+            f"test_{grade_id}": self.expected_points[f"test_{grade_id}"]
+        }

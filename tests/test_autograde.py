@@ -39,7 +39,7 @@ from grading.demo import KINDS, make_class
 from grading.gradebook import LOG_TABLE, cell_scores, grading_log, normalise_db_url
 from grading.integrity import grade_id, is_test_cell
 from grading.paths import CoursePaths
-from grading.sandbox import SandboxLimits, isolation, run_sandboxed
+from grading.sandbox import SandboxLimits, isolation, launcher_command, run_sandboxed
 from grading.template import build_template
 
 pytestmark = pytest.mark.slow
@@ -499,24 +499,12 @@ def test_the_kernel_launcher_drops_privileges_and_hands_over_the_connection_file
         workspace = Path(folder) / "workspace"
         workspace.mkdir()
         script = 'id -u; cat "$2"; echo; echo "$HOME"; pwd; ulimit -d'
-        command = [
-            sys.executable,
-            "-m",
-            "grading.sandbox",
-            "--workspace",
-            str(workspace),
-            "--user",
-            "nobody",
-            "--data-limit-mb",
-            "512",
-            "--",
-            "/bin/sh",
-            "-c",
-            script,
-            "sh",
-            "-f",
-            str(connection),
-        ]
+        command = launcher_command(
+            workspace,
+            ["/bin/sh", "-c", script, "sh", "-f", str(connection)],
+            user="nobody",
+            data_limit_mb=512,
+        )
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         uid, content, home, cwd, data_limit = done.stdout.splitlines()
@@ -537,19 +525,9 @@ def test_tensorflow_imports_under_the_default_memory_cap(tmp_path):
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     check = "import resource, tensorflow; print(resource.getrlimit(resource.RLIMIT_DATA)[0])"
-    command = [
-        sys.executable,
-        "-m",
-        "grading.sandbox",
-        "--workspace",
-        str(workspace),
-        "--data-limit-mb",
-        str(limits.memory_limit_mb * 2),
-        "--",
-        sys.executable,
-        "-c",
-        check,
-    ]
+    command = launcher_command(
+        workspace, [sys.executable, "-c", check], data_limit_mb=limits.memory_limit_mb * 2
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) == limits.memory_limit_mb * 2 * 2**20

@@ -7,21 +7,15 @@ must lose the points of its own exercise and no others.
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 from notebook_grading import (
+    AssignmentGradingTests,
     GradingFailure,
-    grade_class,
-    lost_points,
-    max_points,
     reference_answer,
     replace_once,
-    source_notebook,
-    student_notebook,
+    solution_stubs,
     with_answer,
 )
-
-from grading.regions import notebook_regions
 
 pytestmark = pytest.mark.slow
 
@@ -94,79 +88,25 @@ def wrong_answers() -> dict[str, tuple[str, str]]:
     }
 
 
-@pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    return tmp_path_factory.mktemp("nb01-build")
+class TestGrading(AssignmentGradingTests):
+    assignment = ASSIGNMENT
+    expected_points = EXPECTED_POINTS
+    wrong_answers = staticmethod(wrong_answers)
 
+    def check_released_stubs(self, released):
+        stubs = solution_stubs(released)
+        assert len(stubs) == 5
+        joined = "\n".join(stubs.values())  # each function's signature stays visible
+        for signature in ("def output_size(", "def conv2d(", "def pool2d("):
+            assert signature in joined
 
-@pytest.fixture(scope="module")
-def released(build):
-    return student_notebook(ASSIGNMENT, build)
-
-
-@pytest.fixture(scope="module")
-def graded(build, released):
-    return grade_class(ASSIGNMENT, build, wrong_answers(), profile="grade", jobs=2)
-
-
-def test_points_match_the_header():
-    points = max_points(ASSIGNMENT)
-    assert points == EXPECTED_POINTS
-    header = source_notebook(ASSIGNMENT).cells[0].source
-    assert f"({sum(points.values()):.0f} in total" in header
-
-
-def test_release_has_no_solution_code_and_no_hidden_tests(released):
-    source = source_notebook(ASSIGNMENT)
-    released_text = nbformat.writes(released)
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert marker not in released_text
-    secret = {
-        line.text
-        for cell in notebook_regions(source)
-        for line in cell.secret
-        if len(line.text) > 12 and not line.text.startswith(("#", "def ", '"""'))
-    }
-    assert len(secret) > 40  # the five solutions and the hidden tests
-    released_lines = {line.strip() for line in released_text.replace("\\n", "\n").split("\n")}
-    leaked = sorted(line for line in secret if line in released_lines)
-    assert not leaked
-    stubs = [
-        cell.source
-        for cell in released.cells
-        if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code"
-    ]
-    assert len(stubs) == 5
-    assert all("raise NotImplementedError()" in stub for stub in stubs)
-    # the signature of each function stays visible to the student
-    joined = "\n".join(stubs)
-    for signature in ("def output_size(", "def conv2d(", "def pool2d("):
-        assert signature in joined
-
-
-def test_reference_solution_scores_full_marks(graded):
-    assert graded["reference"] == EXPECTED_POINTS
-
-
-def test_blank_student_version_scores_zero_without_crashing(graded):
-    assert graded["blank"] == dict.fromkeys(EXPECTED_POINTS, 0.0)
-
-
-@pytest.mark.parametrize("student", list(wrong_answers()))
-def test_each_wrong_answer_loses_only_its_own_points(graded, student):
-    grade_id = wrong_answers()[student][0]
-    assert lost_points(graded[student], ASSIGNMENT) == {
-        f"test_{grade_id}": EXPECTED_POINTS[f"test_{grade_id}"]
-    }
-
-
-def test_harness_refuses_to_answer_a_test_cell(released):
-    with pytest.raises(ValueError, match="not a solution cell"):
-        with_answer(released, "test_theory_conv2d", "pass")
-    with pytest.raises(KeyError, match="no_such_cell"):
-        with_answer(released, "no_such_cell", "pass")
-    with pytest.raises(ValueError, match="occurs 0 times"):
-        replace_once("x = 1", "y", "z")
+    def test_harness_refuses_to_answer_a_test_cell(self, released):
+        with pytest.raises(ValueError, match="not a solution cell"):
+            with_answer(released, "test_theory_conv2d", "pass")
+        with pytest.raises(KeyError, match="no_such_cell"):
+            with_answer(released, "no_such_cell", "pass")
+        with pytest.raises(ValueError, match="occurs 0 times"):
+            replace_once("x = 1", "y", "z")
 
 
 def test_grading_failure_is_an_assertion_error():

@@ -12,16 +12,13 @@ from __future__ import annotations
 import nbformat
 import pytest
 from notebook_grading import (
-    grade_class,
-    lost_points,
-    max_points,
+    AssignmentGradingTests,
     reference_answer,
     replace_once,
+    solution_stubs,
     source_notebook,
-    student_notebook,
 )
 
-from grading.regions import notebook_regions
 from labcore.profile import get_profile
 
 pytestmark = pytest.mark.slow
@@ -104,26 +101,19 @@ def wrong_answers() -> dict[str, tuple[str, str]]:
     }
 
 
-@pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    return tmp_path_factory.mktemp("nb02-build")
+class TestGrading(AssignmentGradingTests):
+    assignment = ASSIGNMENT
+    expected_points = EXPECTED_POINTS
+    min_secret_lines = 20
+    wrong_answers = staticmethod(wrong_answers)
 
-
-@pytest.fixture(scope="module")
-def released(build):
-    return student_notebook(ASSIGNMENT, build)
-
-
-@pytest.fixture(scope="module")
-def graded(build, released):
-    return grade_class(ASSIGNMENT, build, wrong_answers(), profile="grade", jobs=2)
-
-
-def test_points_match_the_header():
-    points = max_points(ASSIGNMENT)
-    assert points == EXPECTED_POINTS
-    header = source_notebook(ASSIGNMENT).cells[0].source
-    assert f"({sum(points.values()):.0f} in total" in header
+    def check_released_stubs(self, released):
+        released_text = nbformat.writes(released)
+        assert "models.fast_cnn()" not in released_text.replace("`models.fast_cnn()`", "")
+        stubs = solution_stubs(released)
+        assert set(stubs) == {"mnist_prepare_images", "mnist_build_seed_cnn", "mnist_build_my_cnn"}
+        assert "MY_BATCH_SIZE = 128" in stubs["mnist_build_my_cnn"]
+        assert "def build_my_cnn(steps_per_epoch, epochs):" in stubs["mnist_build_my_cnn"]
 
 
 def test_grade_profile_target_is_the_designed_model_threshold():
@@ -137,45 +127,3 @@ def test_grade_profile_target_is_the_designed_model_threshold():
     assert f"({grade.designed_cnn_min_accuracy * 100:.0f} %)" in exercise
     assert f"`designed_cnn_epochs`, {get_profile('full').designed_cnn_epochs})" in exercise
     assert f"profile's {grade.designed_cnn_epochs} epochs" in exercise
-
-
-def test_release_has_no_solution_code_and_no_hidden_tests(released):
-    source = source_notebook(ASSIGNMENT)
-    released_text = nbformat.writes(released)
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert marker not in released_text
-    secret = {
-        line.text
-        for cell in notebook_regions(source)
-        for line in cell.secret
-        if len(line.text) > 12 and not line.text.startswith(("#", "def ", '"""'))
-    }
-    assert len(secret) > 20
-    released_lines = {line.strip() for line in released_text.replace("\\n", "\n").split("\n")}
-    assert not sorted(line for line in secret if line in released_lines)
-    assert "models.fast_cnn()" not in released_text.replace("`models.fast_cnn()`", "")
-    stubs = {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
-        for cell in released.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-    assert set(stubs) == {"mnist_prepare_images", "mnist_build_seed_cnn", "mnist_build_my_cnn"}
-    assert all("raise NotImplementedError()" in stub for stub in stubs.values())
-    assert "MY_BATCH_SIZE = 128" in stubs["mnist_build_my_cnn"]
-    assert "def build_my_cnn(steps_per_epoch, epochs):" in stubs["mnist_build_my_cnn"]
-
-
-def test_reference_solution_scores_full_marks(graded):
-    assert graded["reference"] == EXPECTED_POINTS
-
-
-def test_blank_student_version_scores_zero_without_crashing(graded):
-    assert graded["blank"] == dict.fromkeys(EXPECTED_POINTS, 0.0)
-
-
-@pytest.mark.parametrize("student", list(wrong_answers()))
-def test_each_wrong_answer_loses_only_its_own_points(graded, student):
-    grade_id = wrong_answers()[student][0]
-    assert lost_points(graded[student], ASSIGNMENT) == {
-        f"test_{grade_id}": EXPECTED_POINTS[f"test_{grade_id}"]
-    }

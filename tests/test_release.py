@@ -296,7 +296,19 @@ def test_release_command(fixture_course, monkeypatch, capsys):
     assert cli.main(["release", "02_fixture_text"]) == 0
     assert "released 02_fixture_text: short_answers.ipynb" in capsys.readouterr().out
     assert cli.main(["release", "09_missing"]) == 2
-    assert "the course has: 01_fixture, 02_fixture_text" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert error.startswith("cnnlab release: ")
+    assert "the course has: 01_fixture, 02_fixture_text" in error
+    _edit_source(
+        fixture_course,
+        "01_fixture",
+        "fixture",
+        "setup",
+        lambda text: text + "\n### BEGIN SOLUTION\nsecret = 1\n### END SOLUTION",
+    )
+    assert cli.main(["release", "01_fixture"]) == 1  # the job failed: nbgrader rejected it
+    error = capsys.readouterr().err
+    assert error.startswith("cnnlab release: ") and "Solution region detected" in error
 
 
 # --------------------------------------------------------------------------- regions

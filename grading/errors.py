@@ -1,0 +1,120 @@
+"""The errors ``cnnlab`` commands report, and the exit status each one gives.
+
+A command's ``main(args)`` calls its Python API and prints the result; it does not catch
+errors. :func:`grading.cli.main` catches them once for every command, prints
+``cnnlab <command>: <message>`` to stderr and exits with :func:`exit_status`:
+
+- 1, :class:`CommandFailed`: the command was right but the job failed (nbgrader failed, the
+  release leaked instructor-only text). Fix the course or run again.
+- 2, :class:`UsageError`, and ``FileNotFoundError`` / ``ValueError`` from the API: bad input
+  (an unknown assignment, a missing folder, an empty class, an unreachable gradebook).
+  Fix the command.
+
+Each module's own error (:class:`grading.nbgrader_driver.NbgraderError`,
+:class:`grading.release.ReleaseLeakError`, :class:`grading.gradebook.GradebookError`,
+:class:`grading.autograde.AutogradeError`, :class:`grading.cluster.ClusterError`,
+:class:`grading.integrity.InvalidNotebook`) is defined here and re-exported there. Each also
+keeps the built-in base it had (``RuntimeError`` or ``ValueError``), so code that catches
+those still catches it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "AutogradeError",
+    "ClusterError",
+    "CommandFailed",
+    "GradebookError",
+    "InvalidNotebook",
+    "NbgraderError",
+    "ReleaseLeakError",
+    "UsageError",
+    "exit_status",
+]
+
+#: Exit status of a command whose job failed.
+EXIT_FAILED = 1
+#: Exit status of a command given bad input.
+EXIT_USAGE = 2
+
+
+class CommandFailed(Exception):
+    """The command was given good input, but its job failed (exit status 1)."""
+
+
+class UsageError(Exception):
+    """The command cannot do what it was asked: bad input, fix the command (exit status 2)."""
+
+
+class NbgraderError(CommandFailed, RuntimeError):
+    """An nbgrader step failed; the message holds what nbgrader logged as errors."""
+
+
+class ReleaseLeakError(CommandFailed, RuntimeError):
+    """The release scan found instructor-only text in what students would receive.
+
+    Parameters
+    ----------
+    leaks : list of grading.release.Leak
+        Every leak found.
+    removed : list of pathlib.Path, optional
+        The leaking release folders that were removed.
+
+    Attributes
+    ----------
+    leaks : list of grading.release.Leak
+        Every leak found.
+    """
+
+    def __init__(self, leaks: list, removed: list[Path] | None = None):
+        self.leaks = list(leaks)
+        lines = [f"The release leaks instructor-only text ({len(self.leaks)} found):"]
+        lines += [f"  {leak}" for leak in self.leaks]
+        if removed:
+            lines.append("Removed the leaking release folder(s): " + ", ".join(map(str, removed)))
+        lines.append(
+            "Fix the source notebook: keep solutions between ### BEGIN SOLUTION / "
+            "### END SOLUTION and hidden tests between ### BEGIN HIDDEN TESTS / "
+            "### END HIDDEN TESTS, and do not repeat their lines in other cells."
+        )
+        super().__init__("\n".join(lines))
+
+
+class GradebookError(UsageError, RuntimeError):
+    """The gradebook database cannot be used (unreachable, or its content conflicts)."""
+
+
+class AutogradeError(UsageError, ValueError):
+    """The class cannot be graded as asked (unknown assignment, empty class, missing source)."""
+
+
+class ClusterError(AutogradeError):
+    """The Dask cluster cannot grade: no Dask here, scheduler unreachable, no workers, or
+    workers with another course environment."""
+
+
+class InvalidNotebook(UsageError, ValueError):
+    """A submitted file is not a readable Jupyter notebook."""
+
+
+def exit_status(error: BaseException) -> int | None:
+    """The exit status a ``cnnlab`` command gives for an error.
+
+    Parameters
+    ----------
+    error : BaseException
+        What the command raised.
+
+    Returns
+    -------
+    int or None
+        1 for :class:`CommandFailed`; 2 for :class:`UsageError`, ``FileNotFoundError`` and
+        ``ValueError``; None for anything else (a bug: let it propagate with its traceback).
+    """
+    if isinstance(error, CommandFailed):
+        return EXIT_FAILED
+    if isinstance(error, UsageError | FileNotFoundError | ValueError):
+        return EXIT_USAGE
+    return None

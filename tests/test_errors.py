@@ -1,0 +1,70 @@
+"""The errors ``cnnlab`` commands report and the exit status each one gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from grading import autograde, cluster, gradebook, integrity, nbgrader_driver, release
+from grading.errors import (
+    AutogradeError,
+    ClusterError,
+    CommandFailed,
+    GradebookError,
+    InvalidNotebook,
+    NbgraderError,
+    ReleaseLeakError,
+    UsageError,
+    exit_status,
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NbgraderError("generate_assignment failed"), 1),
+        (ReleaseLeakError([]), 1),
+        (CommandFailed("the job failed"), 1),
+        (GradebookError("Cannot open the gradebook"), 2),
+        (AutogradeError("the class is empty"), 2),
+        (ClusterError("no workers"), 2),
+        (InvalidNotebook("not a JSON file"), 2),
+        (UsageError("bad input"), 2),
+        (FileNotFoundError("no such folder"), 2),
+        (ValueError("unknown assignment"), 2),
+        (RuntimeError("a bug"), None),
+        (TypeError("a bug"), None),
+        (KeyError("a bug"), None),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_exit_status_of_each_error(error, status):
+    assert exit_status(error) == status
+
+
+def test_errors_keep_their_builtin_bases():
+    # code that catches the built-in base still catches the course's error
+    for error in (NbgraderError, ReleaseLeakError, GradebookError):
+        assert issubclass(error, RuntimeError)
+    for error in (AutogradeError, ClusterError, InvalidNotebook):
+        assert issubclass(error, ValueError)
+    assert issubclass(ClusterError, AutogradeError)
+
+
+def test_modules_re_export_their_errors():
+    assert nbgrader_driver.NbgraderError is NbgraderError
+    assert release.ReleaseLeakError is ReleaseLeakError
+    assert gradebook.GradebookError is GradebookError
+    assert autograde.AutogradeError is AutogradeError
+    assert cluster.ClusterError is ClusterError
+    assert integrity.InvalidNotebook is InvalidNotebook
+
+
+def test_release_leak_error_lists_every_leak_and_what_to_do(tmp_path):
+    error = ReleaseLeakError(["fixture.ipynb cell 3: a solution line leaked"], [tmp_path])
+    message = str(error)
+    assert message.startswith("The release leaks instructor-only text (1 found):")
+    assert "  fixture.ipynb cell 3: a solution line leaked" in message
+    assert f"Removed the leaking release folder(s): {tmp_path}" in message
+    assert "### BEGIN SOLUTION" in message and error.leaks == [
+        "fixture.ipynb cell 3: a solution line leaked"
+    ]
