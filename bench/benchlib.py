@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -39,6 +39,7 @@ __all__ = [
     "machine_info",
     "run_fresh",
     "script_command",
+    "script_main",
     "seconds_since_process_start",
     "spread",
     "wait_until_quiet",
@@ -380,3 +381,48 @@ def script_command(script: str, *args: str) -> list[str]:
         ``[sys.executable, <absolute path of the script>, *args]``.
     """
     return [sys.executable, str(Path(__file__).resolve().parent / script), *args]
+
+
+def script_main(
+    parser,
+    measure: Callable[[object], dict],
+    summarise: Callable[[dict], None],
+    argv: Sequence[str] | None = None,
+    *,
+    worker: Callable[[object], dict | None] | None = None,
+    succeeded: Callable[[dict], bool] | None = None,
+) -> int:
+    """What every benchmark's ``main`` does: parse, measure (or be a worker), print, emit.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The script's command line.
+    measure : callable
+        ``measure(args) -> figures``: the whole benchmark (the parent's work). It raises
+        ``SystemExit`` with a message for bad arguments.
+    summarise : callable
+        ``summarise(figures)``: prints the figures for people.
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+    worker : callable, optional
+        ``worker(args) -> figures or None``: when it returns figures, this process was one
+        measurement started by :func:`run_fresh`; they are emitted and nothing else runs.
+    succeeded : callable, optional
+        ``succeeded(figures) -> bool``; False gives exit status 1 (after the JSON line).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    args = parser.parse_args(argv)
+    if worker is not None:
+        figures = worker(args)
+        if figures is not None:
+            emit(figures)
+            return 0
+    figures = measure(args)
+    summarise(figures)
+    emit(figures)
+    return 0 if succeeded is None or succeeded(figures) else 1

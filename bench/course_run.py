@@ -40,10 +40,10 @@ from pathlib import Path
 from benchlib import (
     REPO_ROOT,
     BenchmarkError,
-    emit,
     machine_info,
     run_fresh,
     script_command,
+    script_main,
     spread,
     wait_until_quiet,
 )
@@ -285,29 +285,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (or, with ``--pipeline-worker``, one measurement); print the JSON line.
+def _worker(args) -> dict | None:
+    return pipeline_worker(args.pipeline_worker) if args.pipeline_worker else None
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Command-line arguments (default: ``sys.argv[1:]``).
 
-    Returns
-    -------
-    int
-        Exit status.
-    """
-    args = build_parser().parse_args(argv)
-    if args.pipeline_worker:
-        emit(pipeline_worker(args.pipeline_worker))
-        return 0
+def _measure(args) -> dict:
     if args.runs < 1:
         raise SystemExit("--runs must be at least 1")
-    figures = benchmark(args)
-    _print_summary(figures)
-    emit(figures)
-    return 0
+    return benchmark(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--pipeline-worker``, one measurement); print the JSON line."""
+    return script_main(build_parser(), _measure, _print_summary, argv, worker=_worker)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchlib import REPO_ROOT, BenchmarkError, emit, machine_info, wait_until_quiet
+from benchlib import REPO_ROOT, BenchmarkError, machine_info, script_main, wait_until_quiet
 
 ASSIGNMENT = "02_mnist"
 #: The kinds of submission in the class (see grading.demo.KINDS).
@@ -420,34 +420,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the JSON line.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0, or 1 when the two graders' grades differ.
-    """
-    args = build_parser().parse_args(argv)
+def _measure(args) -> dict:
     if args.per_kind < 1:
         raise SystemExit("--per-kind must be at least 1")
-    if args.keep:
-        work = Path(args.keep).resolve()
-        if work.exists() and any(work.iterdir()):
-            raise SystemExit(f"--keep {work}: the folder is not empty; give a new one")
-        work.mkdir(parents=True, exist_ok=True)
-        figures = benchmark(args, work)
-    else:
+    if not args.keep:
         with tempfile.TemporaryDirectory(prefix="cnnlab-bench-grading-") as folder:
-            figures = benchmark(args, Path(folder))
-    _print_summary(figures)
-    emit(figures)
-    return 0 if figures["grades_identical"] else 1
+            return benchmark(args, Path(folder))
+    work = Path(args.keep).resolve()
+    if work.exists() and any(work.iterdir()):
+        raise SystemExit(f"--keep {work}: the folder is not empty; give a new one")
+    work.mkdir(parents=True, exist_ok=True)
+    return benchmark(args, work)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the JSON line; exit status 1 when the grades differ."""
+    return script_main(
+        build_parser(),
+        _measure,
+        _print_summary,
+        argv,
+        succeeded=lambda figures: figures["grades_identical"],
+    )
 
 
 if __name__ == "__main__":

@@ -43,10 +43,10 @@ import sys
 import time
 
 from benchlib import (
-    emit,
     machine_info,
     run_fresh,
     script_command,
+    script_main,
     seconds_since_process_start,
     spread,
     wait_until_quiet,
@@ -355,32 +355,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (or, with ``--worker``, one measurement) and print the JSON line.
+def _worker(args) -> dict | None:
+    if args.worker == "fast":
+        return fast_worker(args.epochs, args.seed, args.train_size)
+    if args.worker == "seed":
+        return seed_worker(args.epochs or 10, args.seed, args.train_size)
+    return None
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Command-line arguments (default: ``sys.argv[1:]``).
 
-    Returns
-    -------
-    int
-        Exit status.
-    """
-    args = build_parser().parse_args(argv)
-    if args.worker:
-        worker = fast_worker if args.worker == "fast" else seed_worker
-        epochs = args.epochs if args.worker == "fast" else args.epochs or 10
-        emit(worker(epochs, args.seed, args.train_size))
-        return 0
+def _measure(args) -> dict:
     if args.runs < 1:
         raise SystemExit("--runs must be at least 1")
     print(f"MNIST speed benchmark: {args.runs} fresh runs per kind, KERAS_BACKEND={args.backend}")
-    figures = benchmark(args)
-    _print_summary(figures)
-    emit(figures)
-    return 0
+    return benchmark(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--worker``, one measurement) and print the JSON line."""
+    return script_main(build_parser(), _measure, _print_summary, argv, worker=_worker)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,10 @@ import sys
 import time
 
 from benchlib import (
-    emit,
     machine_info,
     run_fresh,
     script_command,
+    script_main,
     seconds_since_process_start,
     spread,
     wait_until_quiet,
@@ -227,29 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (or, with ``--worker``, one seed) and print the JSON line.
+def _worker(args) -> dict | None:
+    return worker(args.seed, args.epochs, args.ema) if args.worker else None
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Command-line arguments (default: ``sys.argv[1:]``).
 
-    Returns
-    -------
-    int
-        Exit status.
-    """
-    args = build_parser().parse_args(argv)
+def _measure(args) -> dict:
     if not 0 <= args.ema < 1:
         raise SystemExit(f"--ema must be in [0, 1), got {args.ema}")
-    if args.worker:
-        emit(worker(args.seed, args.epochs, args.ema))
-        return 0
-    figures = benchmark(args)
-    _print_summary(figures)
-    emit(figures)
-    return 0
+    return benchmark(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--worker``, one seed) and print the JSON line."""
+    return script_main(build_parser(), _measure, _print_summary, argv, worker=_worker)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading.cli import add_assignments_argument, add_gradebook_option
 from grading.errors import AutogradeError
 from grading.paths import CoursePaths, course_paths
 from grading.sandbox import KILL_GRACE_S, SandboxLimits
@@ -1218,9 +1219,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument(
-        "assignments", nargs="*", metavar="ASSIGNMENT", help="assignments (all with submissions)"
-    )
+    add_assignments_argument(parser, "all with submissions")
     parser.add_argument(
         "--jobs", "-j", type=int, default=None, help="submissions at once (one per core)"
     )
@@ -1230,9 +1229,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--student", action="append", metavar="ID", help="only this student (repeatable)"
     )
-    parser.add_argument(
-        "--db", metavar="URL", help="gradebook: postgresql://... or a SQLite file (build/...)"
-    )
+    add_gradebook_option(parser)
     parser.add_argument(
         "--cell-timeout", type=float, metavar="S", help="seconds per cell (c.Execute.timeout)"
     )

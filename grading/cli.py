@@ -35,6 +35,36 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def add_assignments_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    """Add the optional positional ``ASSIGNMENT ...`` that several commands take.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    default : str
+        What the command works on when none is named, e.g. ``"all autograded"``.
+    """
+    parser.add_argument(
+        "assignments", nargs="*", metavar="ASSIGNMENT", help=f"assignments ({default})"
+    )
+
+
+def add_gradebook_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--db URL``, the gradebook every grading command reads or writes.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="gradebook: postgresql://USER@HOST/DB or sqlite:///FILE (build/gradebook.db)",
+    )
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser.
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from grading.cli import add_gradebook_option
 from grading.nbgrader_driver import existing_gradebook_url
 from grading.paths import CoursePaths, course_paths
 
@@ -179,7 +180,7 @@ def add_arguments(parser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument("--db", metavar="URL", help="gradebook URL (build/gradebook.db)")
+    add_gradebook_option(parser)
     parser.add_argument(
         "--output", "-o", metavar="CSV", help="file to write (build/grades.csv)", default=None
     )

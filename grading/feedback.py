@@ -26,6 +26,7 @@ from pathlib import Path
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool, List, Unicode
 
+from grading.cli import add_assignments_argument, add_gradebook_option
 from grading.nbgrader_driver import (
     NbgraderError,
     existing_gradebook_url,
@@ -264,10 +265,8 @@ def add_arguments(parser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument(
-        "assignments", nargs="*", metavar="ASSIGNMENT", help="assignments (all autograded)"
-    )
-    parser.add_argument("--db", metavar="URL", help="gradebook URL (build/gradebook.db)")
+    add_assignments_argument(parser, "all autograded")
+    add_gradebook_option(parser)
 
 
 def main(args) -> int:

@@ -29,6 +29,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from grading.cli import add_assignments_argument, add_gradebook_option
 from grading.errors import ReleaseLeakError
 from grading.nbgrader_driver import load_nbgrader_config, run_converter
 from grading.paths import CoursePaths, course_paths
@@ -426,10 +427,8 @@ def add_arguments(parser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument(
-        "assignments", nargs="*", metavar="ASSIGNMENT", help="assignments to release (all)"
-    )
-    parser.add_argument("--db", metavar="URL", help="gradebook URL (build/gradebook.db)")
+    add_assignments_argument(parser, "all")
+    add_gradebook_option(parser)
 
 
 def main(args) -> int:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from grading.cli import add_gradebook_option
 from grading.collect import read_quarantine_ledger
 from grading.export import format_points, submission_scores
 from grading.nbgrader_driver import existing_gradebook_url
@@ -435,7 +436,7 @@ def add_arguments(parser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument("--db", metavar="URL", help="gradebook URL (build/gradebook.db)")
+    add_gradebook_option(parser)
 
 
 def main(args) -> int:
