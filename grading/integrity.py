@@ -57,6 +57,7 @@ import builtins
 import copy
 import json
 import re
+import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -856,12 +857,24 @@ class _Scanner(ast.NodeVisitor):
             self._add(node, "tampering", f"get_ipython().{method}")
 
 
+# CPython 3.11 counts the AST builder's recursion per interpreter, not per thread, so two
+# threads parsing at once can fail with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905). The grader scans submissions in one thread each.
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time."""
+    with _PARSE_LOCK:
+        return ast.parse(source)
+
+
 def _scan_code(code: str, aliases: dict, protected_names: dict) -> list[tuple[int, str, str]]:
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
         python = TransformerManager().transform_cell(code)
-        tree = ast.parse(python)
+        tree = _parse(python)
     except (SyntaxError, ValueError):  # does not run at all, so it cannot tamper
         return []
     scanner = _Scanner(aliases, protected_names)
@@ -898,7 +911,7 @@ def _setup_bindings(source: str) -> dict[str, str]:
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
+        tree = _parse(TransformerManager().transform_cell(source))
     except (SyntaxError, ValueError):
         return {}
     bound = {}
@@ -973,13 +986,13 @@ def add_completion_marker(source: str, marker: str) -> str:
     """
     printing = f"print({marker!r})"
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except SyntaxError:  # IPython syntax: work on the Python IPython turns it into
         from IPython.core.inputtransformer2 import TransformerManager
 
         source = TransformerManager().transform_cell(source)
         try:
-            tree = ast.parse(source)
+            tree = _parse(source)
         except SyntaxError:  # fails before running anyway
             return f"{source.rstrip()}\n{printing}\n"
     last = tree.body[-1] if tree.body else None
@@ -994,7 +1007,7 @@ def add_completion_marker(source: str, marker: str) -> str:
     )
     if not shares_line and last.col_offset == 0:
         try:
-            ast.parse(candidate)
+            _parse(candidate)
             return candidate + "\n"
         except SyntaxError:
             pass
@@ -1002,7 +1015,7 @@ def add_completion_marker(source: str, marker: str) -> str:
     tree.body[-1] = ast.Assign(
         targets=[ast.Name(_VALUE_NAME, ast.Store())], value=last.value, lineno=last.lineno
     )
-    tree.body += [ast.parse(printing).body[0], ast.parse(_VALUE_NAME).body[0]]
+    tree.body += [_parse(printing).body[0], _parse(_VALUE_NAME).body[0]]
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 

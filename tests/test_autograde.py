@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import sqlalchemy
+from fixture_courses import GRADING_COURSE
 
 from grading.autograde import (
     AutogradeError,
@@ -45,7 +46,6 @@ from grading.template import build_template
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_COURSE = ROOT / "tests" / "fixtures" / "grading" / "course"
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ FIXTURE_LIMITS = SandboxLimits(cell_timeout=20, notebook_timeout=150, memory_lim
 #: notebook_timeout=1800, memory_limit_mb=4096)), id="02_mnist")`` (about 30 s per
 #: submission on two cores, 20 submissions).
 GRADING_COURSES = [
-    pytest.param(CourseUnderTest(FIXTURE_COURSE, "01_fixture", FIXTURE_LIMITS), id="fixture"),
+    pytest.param(CourseUnderTest(GRADING_COURSE, "01_fixture", FIXTURE_LIMITS), id="fixture"),
 ]
 #: A few submissions of different kinds, for the tests that grade again.
 SUBSET = ("correct", "partly_wrong", "kernel_exit", "tamper_hidden")
@@ -372,7 +372,7 @@ def test_killing_the_grader_mid_class_loses_and_duplicates_nothing(graded, tmp_p
 
 def test_the_grade_profile_applies_while_grading(tmp_path, scratch_root, monkeypatch):
     monkeypatch.setenv("LABCORE_PROFILE", "smoke")  # the grader's own setting stays outside
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build")
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     demo = make_class(paths, "02_profile", ["correct"])
     limits = SandboxLimits(cell_timeout=120, notebook_timeout=300, memory_limit_mb=4096)
     summary = autograde(paths, ["02_profile"], limits=limits, progress=False)
@@ -392,7 +392,7 @@ def test_execute_timeout_is_the_per_cell_setting_nbgrader_uses(tmp_path):
 
     from grading.nbgrader_driver import load_nbgrader_config
 
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build")
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     config = load_nbgrader_config(paths)
     assert config.Execute.timeout == 900
     assert config.IgnorePattern.enabled
@@ -586,7 +586,7 @@ def test_grade_submission_is_picklable_and_runs_in_another_process(graded, tmp_p
 def _cli(args: list[str], build: Path, monkeypatch, capsys) -> tuple[int, str]:
     from grading.cli import main
 
-    monkeypatch.setenv("CNNLAB_ROOT", str(FIXTURE_COURSE))
+    monkeypatch.setenv("CNNLAB_ROOT", str(GRADING_COURSE))
     monkeypatch.setenv("CNNLAB_BUILD_DIR", str(build))
     status = main(["autograde", "--no-progress", *args])
     return status, capsys.readouterr().err
@@ -607,7 +607,7 @@ def test_clear_errors_for_bad_commands(tmp_path, monkeypatch, capsys):
     status, error = _cli(["01_fixture"], build, monkeypatch, capsys)
     assert status == 2 and "No submissions of '01_fixture'" in error
 
-    paths = CoursePaths(root=FIXTURE_COURSE, build=build)
+    paths = CoursePaths(root=GRADING_COURSE, build=build)
     make_class(paths, "01_fixture", ["blank"])
     status, error = _cli(
         ["--db", "postgresql://grader@127.0.0.1:9/nowhere"], build, monkeypatch, capsys

@@ -30,6 +30,7 @@ import pandas as pd
 import psutil
 import pytest
 import sqlalchemy
+from fixture_courses import GRADING_COURSE
 
 from grading.autograde import SubmissionOutcome, autograde, load_task
 from grading.cli import main as cnnlab
@@ -57,7 +58,6 @@ from grading.template import build_template
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_COURSE = ROOT / "tests" / "fixtures" / "grading" / "course"
 ASSIGNMENT = "01_fixture"
 LIMITS = SandboxLimits(cell_timeout=20, notebook_timeout=150, memory_limit_mb=1000)
 #: A class with every way a submission ends: right, wrong, crashed, tampered, unreadable.
@@ -125,7 +125,7 @@ def client(cluster_client):
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path_factory.mktemp("template"))
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path_factory.mktemp("template"))
     return build_template(paths, ASSIGNMENT)
 
 
@@ -134,13 +134,13 @@ def local_reference(tmp_path_factory, template, scratch_root):
     """The class graded by the local grader into SQLite, through `cnnlab autograde` in a
     process of its own that reports the Dask modules it imported."""
     build = tmp_path_factory.mktemp("local") / "build"
-    paths = CoursePaths(root=FIXTURE_COURSE, build=build)
+    paths = CoursePaths(root=GRADING_COURSE, build=build)
     demo = make_class(paths, ASSIGNMENT, KINDS, template=template)
     wrapper = build.parent / "no_dask_wrapper.py"
     wrapper.write_text(NO_DASK_WRAPPER)
     env = {
         **os.environ,
-        "CNNLAB_ROOT": str(FIXTURE_COURSE),
+        "CNNLAB_ROOT": str(GRADING_COURSE),
         "CNNLAB_BUILD_DIR": str(build),
         "CNNLAB_SCRATCH_DIR": str(scratch_root),
     }
@@ -231,9 +231,9 @@ def test_without_scheduler_nothing_of_dask_is_imported(local_reference):
 def test_a_cluster_grades_a_class_into_postgres_exactly_as_locally(
     dask_cluster, client, local_reference, template, postgres_url, tmp_path, monkeypatch, capsys
 ):
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build")
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     make_class(paths, ASSIGNMENT, KINDS, template=template)  # same content as the reference
-    monkeypatch.setenv("CNNLAB_ROOT", str(FIXTURE_COURSE))
+    monkeypatch.setenv("CNNLAB_ROOT", str(GRADING_COURSE))
     monkeypatch.setenv("CNNLAB_BUILD_DIR", str(paths.build))
     status = cnnlab(
         [
@@ -334,7 +334,7 @@ def _busy_worker(client, students, deadline: float):
 def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(
     dask_cluster, client, local_reference, template, postgres_url, tmp_path, scratch_root
 ):
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build")
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     demo = make_class(paths, ASSIGNMENT, KILL_KINDS, template=template)
     students = [s.student for s in demo.submissions]
     for student in students:
@@ -399,7 +399,7 @@ def test_a_task_whose_workers_keep_dying_is_recorded_as_an_error(
     dask_cluster, client, template, postgres_url, tmp_path
 ):
     """What `allowed-failures` 0 makes of one death (the default, 3, makes of four)."""
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build")
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     demo = make_class(paths, ASSIGNMENT, ["correct"], template=template)
     student = demo.student("correct").student
     _add_sleeping_cell(paths, student)
@@ -552,7 +552,7 @@ def test_clear_errors_for_a_cluster_that_cannot_grade(tmp_path):
         pass
     with pytest.raises(ValueError, match="not both"):
         autograde(
-            CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build"),
+            CoursePaths(root=GRADING_COURSE, build=tmp_path / "build"),
             scheduler="tcp://127.0.0.1:9",
             executor=object(),
             progress=False,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from fixture_courses import GRADING_COURSE
 
 from grading.autograde import CellResult, GradingResult
 from grading.gradebook import (
@@ -26,14 +27,13 @@ from grading.gradebook import (
 from grading.paths import CoursePaths
 from grading.template import build_template
 
-FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "grading" / "course"
 ASSIGNMENT = "01_fixture"
 POINTS = {"test_profile": 1.0, "test_square": 2.0, "test_mean_abs": 3.0, "test_normalise": 4.0}
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path_factory.mktemp("build"))
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path_factory.mktemp("build"))
     return build_template(paths, ASSIGNMENT)
 
 

@@ -7,10 +7,10 @@ import copy
 import io
 import shutil
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import nbformat
 import pytest
+from fixture_courses import GRADING_COURSE
 
 from grading.demo import solution_source, wrong_source
 from grading.integrity import (
@@ -28,13 +28,12 @@ from grading.integrity import (
 from grading.paths import CoursePaths
 from grading.template import build_template
 
-FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "grading" / "course"
 ASSIGNMENT = "01_fixture"
 
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory) -> CoursePaths:
-    return CoursePaths(root=FIXTURE_COURSE, build=tmp_path_factory.mktemp("build"))
+    return CoursePaths(root=GRADING_COURSE, build=tmp_path_factory.mktemp("build"))
 
 
 @pytest.fixture(scope="module")

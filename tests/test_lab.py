@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixture_courses import GRADING_COURSE
 
 from grading import cli
 from grading.lab import (
@@ -27,8 +28,6 @@ from grading.lab import (
 )
 from grading.nbgrader_driver import CONFIG_FILE, load_nbgrader_config
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
-
-FIXTURE_COURSE = Path(__file__).resolve().parent / "browser" / "fixture_course"
 
 # What nbgrader's Validate handler runs to read its configuration (it takes no state from
 # the handler), in a fresh process with the server's environment and working folder.
@@ -86,7 +85,7 @@ def _config_seen_by_validate(env: dict, cwd: Path) -> dict:
 
 
 def test_validate_reads_the_course_config_in_the_lab_environment(tmp_path):
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build")
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     expected = load_nbgrader_config(paths).Execute.timeout
     plain = {k: v for k, v in os.environ.items() if k not in {"JUPYTER_CONFIG_PATH", ROOT_ENV}}
     plain["JUPYTER_CONFIG_DIR"] = str(tmp_path / "user-config")  # no personal config
@@ -159,7 +158,7 @@ def test_free_port_is_free():
 
 
 def test_cnnlab_lab_rejects_an_unknown_assignment(monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv(ROOT_ENV, str(FIXTURE_COURSE))
+    monkeypatch.setenv(ROOT_ENV, str(GRADING_COURSE))
     monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
     assert cli.main(["lab", "--assignment", "99_nothing", "--no-browser"]) == 2
     error = capsys.readouterr().err

@@ -5,11 +5,10 @@ The same synthetic class graded into SQLite and into PostgreSQL gives the same g
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import sqlalchemy
+from fixture_courses import GRADING_COURSE
 
 from grading.autograde import autograde
 from grading.demo import make_class
@@ -26,7 +25,6 @@ from grading.sandbox import SandboxLimits
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "grading" / "course"
 LIMITS = SandboxLimits(cell_timeout=20, notebook_timeout=150, memory_limit_mb=1000)
 KINDS = (
     "correct",
@@ -53,7 +51,7 @@ def _counts(url: str) -> dict[str, int]:
 
 
 def test_postgres_gradebook_matches_sqlite(postgres_url, tmp_path):
-    paths = CoursePaths(root=FIXTURE_COURSE, build=tmp_path / "build")
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     demo = make_class(paths, "01_fixture", KINDS)
     on_sqlite = autograde(paths, jobs=2, limits=LIMITS, progress=False)
     on_postgres = autograde(paths, jobs=2, db_url=postgres_url, limits=LIMITS, progress=False)
