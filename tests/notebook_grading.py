@@ -103,6 +103,7 @@ __all__ = [
     "GradingFailure",
     "autograded_cells",
     "course",
+    "edited_answer",
     "grade_class",
     "grade_submissions",
     "leaked_lines",
@@ -329,6 +330,26 @@ def replace_once(code: str, old: str, new: str) -> str:
     if count != 1:
         raise ValueError(f"{old!r} occurs {count} times in the code (need exactly once):\n{code}")
     return code.replace(old, new)
+
+
+def edited_answer(assignment: str, grade_id: str, old: str, new: str) -> tuple[str, str]:
+    """A wrong answer made from the reference by one edit, as ``wrong_answers`` lists it.
+
+    Parameters
+    ----------
+    assignment : str
+        E.g. ``"03_xray"``.
+    grade_id : str
+        The answer cell.
+    old, new : str
+        The text of :func:`reference_answer` to replace (exactly once) and its replacement.
+
+    Returns
+    -------
+    tuple of str
+        ``(grade_id, code)``.
+    """
+    return grade_id, replace_once(reference_answer(assignment, grade_id), old, new)
 
 
 def with_answer(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from notebook_grading import (
     AssignmentGradingTests,
-    reference_answer,
-    replace_once,
+    edited_answer,
     solution_stubs,
     source_path,
 )
@@ -41,37 +40,36 @@ EXPECTED_WRITTEN = {"xray_screening_answer": 2.0}
 
 def wrong_answers() -> dict[str, tuple[str, str]]:
     """Student id -> (grade_id of the answer cell, a plausible wrong answer)."""
-
-    def wrong(grade_id: str, old: str, new: str) -> tuple[str, str]:
-        return grade_id, replace_once(reference_answer(ASSIGNMENT, grade_id), old, new)
-
     return {
         # count / mean count instead of mean count / count: the common class weighs most
-        "class-weights-inverted": wrong(
+        "class-weights-inverted": edited_answer(
+            ASSIGNMENT,
             "xray_class_weights",
             "total / (len(counts) * count)",
             "len(counts) * count / total",
         ),
         # "more data" by flipping X-rays upside down
-        "vertical-flip": wrong(
+        "vertical-flip": edited_answer(
+            ASSIGNMENT,
             "xray_augmentation",
             "keras.layers.RandomZoom(0.1,",
             'keras.layers.RandomFlip("vertical", seed=seed),\n'
             "            keras.layers.RandomZoom(0.1,",
         ),
         # softmax over a single unit: always 1.0
-        "softmax-on-binary-output": wrong(
-            "xray_binary_output", 'activation="sigmoid"', 'activation="softmax"'
+        "softmax-on-binary-output": edited_answer(
+            ASSIGNMENT, "xray_binary_output", 'activation="sigmoid"', 'activation="softmax"'
         ),
         # rows and columns mixed up: precision instead of sensitivity
-        "confusion-transposed": wrong(
+        "confusion-transposed": edited_answer(
+            ASSIGNMENT,
             "xray_sens_spec",
             "(tn, fp), (fn, tp) = np.asarray(confusion)",
             "(tn, fn), (fp, tp) = np.asarray(confusion)",
         ),
         # the threshold tuned where it looks best: on the test split
-        "threshold-on-test": wrong(
-            "xray_threshold", 'scores_by_split["validation"]', 'scores_by_split["test"]'
+        "threshold-on-test": edited_answer(
+            ASSIGNMENT, "xray_threshold", 'scores_by_split["validation"]', 'scores_by_split["test"]'
         ),
     }
 

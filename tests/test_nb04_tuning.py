@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 from notebook_grading import (
     AssignmentGradingTests,
-    reference_answer,
-    replace_once,
+    edited_answer,
     solution_stubs,
     source_notebook,
 )
@@ -34,26 +33,25 @@ EXPECTED_WRITTEN = {"tuning_conclusion": 3.0}
 
 def wrong_answers() -> dict[str, tuple[str, str]]:
     """Student id -> (grade_id of the answer cell, a plausible wrong answer)."""
-
-    def wrong(grade_id: str, old: str, new: str) -> tuple[str, str]:
-        return grade_id, replace_once(reference_answer(ASSIGNMENT, grade_id), old, new)
-
     return {
         # "bigger learning rates train faster": outside the allowed range
-        "learning-rate-too-large": wrong(
-            "tuning_space", '"learning_rate": [3e-4, 3e-3]', '"learning_rate": [0.01, 0.1]'
+        "learning-rate-too-large": edited_answer(
+            ASSIGNMENT,
+            "tuning_space",
+            '"learning_rate": [3e-4, 3e-3]',
+            '"learning_rate": [0.01, 0.1]',
         ),
         # the spread of each group's best trial instead of its mean
-        "influence-by-best-trial": wrong(
-            "tuning_influence", '["val_accuracy"].mean()', '["val_accuracy"].max()'
+        "influence-by-best-trial": edited_answer(
+            ASSIGNMENT, "tuning_influence", '["val_accuracy"].mean()', '["val_accuracy"].max()'
         ),
         # the best configuration chosen by its test accuracy
-        "best-by-test-accuracy": wrong(
-            "tuning_best", 'results["val_accuracy"]', 'results["test_accuracy"]'
+        "best-by-test-accuracy": edited_answer(
+            ASSIGNMENT, "tuning_best", 'results["val_accuracy"]', 'results["test_accuracy"]'
         ),
         # the best epoch read from the training loss, which always falls
-        "best-epoch-by-training-loss": wrong(
-            "tuning_curves", 'history["val_loss"].idxmin()', 'history["loss"].idxmin()'
+        "best-epoch-by-training-loss": edited_answer(
+            ASSIGNMENT, "tuning_curves", 'history["val_loss"].idxmin()', 'history["loss"].idxmin()'
         ),
     }
 
