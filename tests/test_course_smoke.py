@@ -63,7 +63,13 @@ def course_smoke_run(tmp_path_factory) -> SmokeRun:
         arguments = ["run", *map(str, notebooks), "--profile", "smoke", "--timeout", "300"]
         start = time.monotonic()
         buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        with (
+            pytest.MonkeyPatch.context() as patch,
+            contextlib.redirect_stdout(buffer),
+            contextlib.redirect_stderr(buffer),
+        ):
+            # the notebooks' checkpoints and tuning results: not into the checkout's build/
+            patch.setenv("CNNLAB_BUILD_DIR", str(tmp_path_factory.mktemp("smoke-build")))
             status = cli.main([*arguments, "--output", str(output_dir)])
         _SMOKE_RUNS["run"] = SmokeRun(
             exit_status=status,
