@@ -625,3 +625,28 @@ def test_demo_class_covers_every_kind(graded):
     assert correct.expected_score == graded.demo.max_score > 0
     assert graded.demo.student("blank").expected_score < correct.expected_score
     assert graded.demo.expected_scores()["demo_correct"] == correct.expected_score
+
+
+def _rfc3987_syntax_after(code: str) -> str:
+    """``repr`` of ``sys.modules["rfc3987_syntax"]`` (or "absent") after ``code`` ran."""
+    probe = f"{code}\nimport sys\nprint(repr(sys.modules.get('rfc3987_syntax', 'absent')))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_only_the_sandbox_program_blocks_the_slow_iri_import():
+    # run as the sandbox program: the optional import is blocked before nbformat loads
+    as_program = (
+        "import runpy, sys\n"
+        "sys.argv = ['grade_in_sandbox', '/nonexistent-job']\n"
+        "try:\n"
+        "    runpy.run_module('grading.grade_in_sandbox', run_name='__main__')\n"
+        "except FileNotFoundError:\n"
+        "    pass"
+    )
+    assert _rfc3987_syntax_after(as_program) == "None"
+    # imported by the grader for a helper: the grader's own modules stay as they were
+    as_library = "import grading.grade_in_sandbox"
+    assert _rfc3987_syntax_after(as_library) != "None"
