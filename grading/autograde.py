@@ -116,11 +116,20 @@ REASON_CODES = (
     "invalid",
     "tampering",
     "memory",
+    "processes",
+    "file-size",
+    "disk",
     "timeout",
     "crashed",
     "missing",
     "restored",
     "exit",
+    "unsafe",
+)
+#: The reason every result graded without the sandbox carries (``--unsafe-no-sandbox``).
+UNSAFE_REASON = (
+    "unsafe: graded without the sandbox (--unsafe-no-sandbox, for development only): the "
+    "kernel could read and change the grader's files"
 )
 _STATUS = {code: code for code in REASON_CODES} | {"tampering": "tampered"}
 TIMESTAMP_FILE = "timestamp.txt"
@@ -548,13 +557,6 @@ def clean_stale_scratch(scratch_root: str | None = None, min_age_s: float = 300.
 # --------------------------------------------------------------------------- grading one
 
 
-def _chown_tree(folder: Path, ids: tuple[int, int] | None) -> None:
-    if ids is None:
-        return
-    for path in [folder, *folder.rglob("*")]:
-        os.chown(path, *ids)
-
-
 def _safe_relative(name: str) -> Path | None:
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts:
@@ -562,27 +564,24 @@ def _safe_relative(name: str) -> Path | None:
     return relative
 
 
-def _sandbox_environment(task: GradingTask, workspace: Path, ids) -> dict[str, str]:
-    from grading.sandbox import readable_by
+def _kernel_environment(task: GradingTask) -> dict[str, str]:
+    """The kernel's environment: the sandbox's allow-list, with the task's profile and threads."""
+    from grading.sandbox import kernel_environment
 
-    env = dict(os.environ)
-    env.pop("LABCORE_PROFILE", None)
-    env.pop("NBGRADER_EXECUTION", None)
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("LABCORE_PROFILE", "NBGRADER_EXECUTION")
+    }
     if task.profile:
-        env["LABCORE_PROFILE"] = task.profile
+        environ["LABCORE_PROFILE"] = task.profile
     if task.threads:
         for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(name, str(task.threads))
-        env.setdefault("TF_NUM_INTEROP_THREADS", "1")
-    data_dir = env.get("LABCORE_DATA_DIR")
-    if data_dir and not readable_by(Path(data_dir), ids):
-        env["LABCORE_DATA_DIR"] = str(workspace / "data")  # the mirror still serves the files
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+            environ.setdefault(name, str(task.threads))
+        environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    return kernel_environment(environ)
 
 
-def _prepare_job(task: GradingTask, job: Path, restored: dict, ids) -> Path:
-    """Lay out the private course of one submission; return the kernel's workspace."""
+def _prepare_job(task: GradingTask, job: Path, restored: dict) -> None:
+    """Lay out the private course of one submission and the files its kernel gets."""
     import nbformat
 
     course = job / "course"
@@ -591,8 +590,8 @@ def _prepare_job(task: GradingTask, job: Path, restored: dict, ids) -> Path:
     for folder in (course, submitted, source, job / "results", job / "runtime", job / "jupyter"):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
-    workspace = job / "workspace"
-    workspace.mkdir()
+    files = job / "files"  # copied into the kernel's home in the sandbox
+    files.mkdir()
     for name, notebook in restored.items():
         nbformat.write(notebook, submitted / f"{name}.ipynb")
     if task.timestamp:
@@ -605,17 +604,18 @@ def _prepare_job(task: GradingTask, job: Path, restored: dict, ids) -> Path:
         for name, data in task.files.items()
         if name not in notebook_files and name != TIMESTAMP_FILE
     }
-    for files, also_source in ((extra, False), (task.template.files, True)):
-        for name, data in files.items():
+    for files_of, also_source in ((extra, False), (task.template.files, True)):
+        for name, data in files_of.items():
             relative = _safe_relative(name)
             if relative is None:
                 continue
-            for base in (workspace, source) if also_source else (workspace,):
+            for base in (files, source) if also_source else (files,):
                 target = base / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-    _chown_tree(workspace, ids)
-    job.chmod(0o711 if ids else 0o700)
+    for path in [files, *files.rglob("*")]:  # the kernel's user copies them
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    job.chmod(0o700)
     (job / "job.json").write_text(
         json.dumps(
             {
@@ -623,13 +623,12 @@ def _prepare_job(task: GradingTask, job: Path, restored: dict, ids) -> Path:
                 "student": task.student,
                 "config": task.config,
                 "limits": task.limits.to_dict(),
-                "workspace": str(workspace),
-                "kernel_user": task.limits.kernel_user if ids else None,
+                "files": str(files),
+                "kernel_env": _kernel_environment(task),
                 "kernel_names": sorted(_kernel_names(task)),
             }
         )
     )
-    return workspace
 
 
 def _kernel_names(task: GradingTask) -> set[str]:
@@ -801,8 +800,9 @@ def grade_submission(task: GradingTask) -> GradingResult:
 def _grade_into(task: GradingTask, result: GradingResult) -> None:
     import nbformat
 
+    from grading.grading_server import run_grading_program
     from grading.integrity import InvalidNotebook, read_notebook, restore, scan_notebook
-    from grading.sandbox import run_sandboxed, sandbox_user
+    from grading.sandbox import require_sandbox
 
     reasons = result.reasons
     restored, findings, unusable = {}, {}, []
@@ -831,18 +831,15 @@ def _grade_into(task: GradingTask, result: GradingResult) -> None:
     if not restored:
         return
 
-    ids = sandbox_user(task.limits.kernel_user)
+    require_sandbox(task.limits)  # a worker without the sandbox grades nothing
+    if task.limits.unsafe_no_sandbox:
+        reasons.append(UNSAFE_REASON)
     with _job_folder(_scratch_root(task.scratch_root), task.assignment, task.student) as job:
-        workspace = _prepare_job(task, job, restored, ids)
-        outcome = run_sandboxed(
-            [sys.executable, "-m", "grading.grade_in_sandbox", str(job)],
-            timeout=task.limits.notebook_timeout + KILL_GRACE_S,
-            cwd=job,
-            env=_sandbox_environment(task, workspace, ids),
-            log_path=job / "runner.log",
-            isolate_network=task.limits.isolate_network,
+        _prepare_job(task, job, restored)
+        outcome = run_grading_program(
+            job, timeout=task.limits.notebook_timeout + KILL_GRACE_S, log_path=job / "runner.log"
         )
-        result.network_isolated = outcome.network_isolated
+        result.network_isolated = not task.limits.unsafe_no_sandbox
         results = job / "results"
         runner_path = results / "runner.json"
         runner = json.loads(runner_path.read_text()) if runner_path.is_file() else None
@@ -1097,8 +1094,9 @@ def autograde(
         record_result,
         sync_assignment,
     )
+    from grading.grading_server import kill_running
     from grading.nbgrader_driver import load_nbgrader_config
-    from grading.sandbox import isolation, kill_running, sandbox_user
+    from grading.sandbox import require_sandbox
     from grading.template import build_template
 
     if scheduler and executor is not None:
@@ -1107,24 +1105,13 @@ def autograde(
     url = normalise_db_url(db_url, paths)
     config = load_nbgrader_config(paths, db_url=url)
     limits = limits or SandboxLimits.from_config(config)
+    if not scheduler:  # fail closed before anything is graded (workers check for themselves)
+        require_sandbox(limits)
     jobs = max(1, int(jobs or default_jobs()))
     selected, warnings = select_assignments(paths, assignments)
     summary = AutogradeSummary(db_url=url, warnings=warnings)
-    if not scheduler and not isolation(limits.isolate_network)[1]:
-        summary.warnings.append(
-            "network not isolated: Linux namespaces (unshare) are not available here, so "
-            "student code could reach the network; every result records it"
-        )
-    if (
-        not scheduler
-        and os.geteuid() == 0
-        and limits.kernel_user
-        and sandbox_user(limits.kernel_user) is None
-    ):
-        summary.warnings.append(
-            f"kernels run as root: user {limits.kernel_user!r} cannot start {sys.executable} "
-            "(install Python where every user may read it to let kernels run unprivileged)"
-        )
+    if limits.unsafe_no_sandbox:
+        summary.warnings.append(UNSAFE_REASON)
     settings = _nbgrader_settings(config)
     threads = max(1, default_jobs() // jobs)
 
@@ -1242,6 +1229,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     parser.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="grade without the bubblewrap sandbox (development only; recorded in every result)",
+    )
+    parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="grade on a Dask cluster: tcp://HOST:PORT or a scheduler file (pip install "
@@ -1272,6 +1264,7 @@ def main(args: argparse.Namespace) -> int:
         cell_timeout=args.cell_timeout,
         notebook_timeout=args.timeout,
         memory_limit_mb=args.memory_limit,
+        unsafe_no_sandbox=True if getattr(args, "unsafe_no_sandbox", False) else None,
     )
     summary = autograde(
         paths,

@@ -144,10 +144,10 @@ def worker_environment() -> dict:
     dict
         ``host`` (host name), ``cores`` (cores this process may use), ``python``
         (``major.minor``), ``nbgrader`` and ``cnnlab`` (installed versions),
-        ``code`` (:func:`course_code_digest`) and ``network_isolated`` (whether the
-        sandbox can cut the network off here, :func:`grading.sandbox.isolation`).
+        ``code`` (:func:`course_code_digest`) and ``network_isolated`` (whether
+        submissions can be sandboxed here, :func:`grading.sandbox.sandbox_problem`).
     """
-    from grading.sandbox import isolation
+    from grading.sandbox import sandbox_problem
 
     return {
         "host": socket.gethostname(),
@@ -156,7 +156,7 @@ def worker_environment() -> dict:
         "nbgrader": _version("nbgrader"),
         "cnnlab": _version("cnnlab"),
         "code": course_code_digest(),
-        "network_isolated": isolation(True)[1],
+        "network_isolated": sandbox_problem() is None,
     }
 
 
@@ -388,7 +388,7 @@ class DaskGrading(concurrent.futures.Executor):
     threads : dict
         :func:`threads_per_host`.
     warnings : list of str
-        Things to know (workers without network isolation).
+        Things to know (workers that cannot sandbox submissions).
     """
 
     def __init__(self, client, workers: dict[str, dict], *, retries: int = TASK_RETRIES):
@@ -400,9 +400,9 @@ class DaskGrading(concurrent.futures.Executor):
         without = sorted(a for a, facts in workers.items() if not facts["network_isolated"])
         self.warnings = (
             [
-                "network not isolated on Dask worker(s) "
-                f"{', '.join(without)}: Linux namespaces (unshare) are not available there, "
-                "so student code could reach the network; every result records it"
+                f"no sandbox on Dask worker(s) {', '.join(without)}: bubblewrap cannot isolate "
+                "submissions there, so those workers refuse to grade (status error) unless "
+                "--unsafe-no-sandbox is given"
             ]
             if without
             else []

@@ -1,26 +1,29 @@
-"""The grading program that runs inside the sandbox: nbgrader's autograde for one submission.
+"""The grading program of one submission: nbgrader's autograde, with the kernel in the sandbox.
 
-``python -m grading.grade_in_sandbox JOB_DIR`` is what :func:`grading.sandbox.run_sandboxed`
-starts for each submission (see :mod:`grading.sandbox` for the limits and
-:mod:`grading.autograde` for the job folder). It runs nbgrader's own ``Autograde`` converter,
-configured by ``grading/nbgrader_config.py``, on the job's private course folder and private
-gradebook, with one preprocessor replaced: :class:`SandboxedExecute`, nbgrader's ``Execute``
-with four additions:
+:func:`grading.sandbox.run_grading_program` runs :func:`main` for each submission, forked
+from a warm server (or as ``python -m grading.grade_in_sandbox JOB_DIR``). It runs as the
+grader's user, outside the sandbox, and never imports from or resolves paths through the
+kernel's files. It runs nbgrader's own ``Autograde`` converter, configured by
+``grading/nbgrader_config.py``, on the job's private course folder and private gradebook,
+with one preprocessor replaced: :class:`SandboxedExecute`, nbgrader's ``Execute`` whose
+kernel starts in the sandbox (:class:`grading.sandbox.SandboxedKernelManager`), with four
+additions:
 
 - the submission's wall-clock budget: each cell gets at most the time left, and once it is
   used up the remaining cells do not run;
 - a kernel that dies (``os._exit``, ``exit()``, a segfault, the memory watchdog) stops the
   notebook instead of failing the whole submission: the cells that ran keep their results,
   the rest score 0 with the reason (plain nbgrader gives the submission no grades at all);
-- a cell that ignores the interrupt after its timeout has its kernel stopped (plain nbgrader
-  reports an unresponsive kernel and gives up on the submission);
+- a cell that runs past its timeout is interrupted and scores 0 with status ``timeout``;
+  one that ignores the interrupt (stuck in C code) has its kernel killed, and the cells
+  after it score 0;
 - the completion marker of :mod:`grading.integrity`: each test cell prints a random marker
   as its last action; the marker is made here, never written to a file, and removed from the
   outputs and the source right after the cell ran.
 
-Everything it learns goes to ``JOB_DIR/results/`` (readable only by the grader): the notebook
-as it went into execution, one JSON line per executed cell (so a sandbox killed at its limit
-can still be graded on what ran), the autograded notebooks and ``runner.json``.
+Everything it learns goes to ``JOB_DIR/results/`` (never visible to the kernel): the
+notebook as it went into execution, one JSON line per executed cell (so a program killed at
+its limit can still be graded on what ran), the autograded notebooks and ``runner.json``.
 """
 
 from __future__ import annotations
@@ -57,13 +60,19 @@ from nbgrader.preprocessors import (
 from traitlets import Float, Unicode
 from traitlets.config import Config
 
+from grading import sandbox
 from grading.integrity import (
     add_completion_marker,
     cell_label,
     is_test_cell,
     strip_completion_marker,
 )
-from grading.sandbox import MemoryWatchdog, SandboxLimits, kill_children, write_kernelspec
+from grading.sandbox import (
+    MemoryWatchdog,
+    SandboxLimits,
+    kill_children,
+    write_kernelspec,
+)
 
 __all__ = ["NOT_RUN", "SandboxedAutograde", "SandboxedExecute", "main", "not_run_output"]
 
@@ -100,16 +109,46 @@ def _kernel_died_output(detail: str) -> nbformat.NotebookNode:
     )
 
 
+#: Error texts that mean a limit of the sandbox was hit: (reason code, texts, what).
+_LIMIT_ERRORS = (
+    (
+        "processes",
+        ("[Errno 11] Resource temporarily unavailable", "can't start new thread"),
+        "could not start a process or thread: the kernel may have {max_processes} at once",
+    ),
+    ("file-size", ("[Errno 27] File too large",), "wrote a file larger than {max_file_size_mb} MB"),
+    (
+        "disk",
+        ("[Errno 28] No space left on device",),
+        "filled its disk space ({workspace_size_mb} MB in the home folder, {tmp_size_mb} MB "
+        "in /tmp)",
+    ),
+)
+
+
+def _limit_event(outputs, label: str, limits: dict) -> str | None:
+    """The reason for a sandbox limit that surfaced as an error in a cell, or ``None``."""
+    errors = [
+        f"{o.get('ename', '')}: {o.get('evalue', '')}"
+        for o in outputs
+        if o.get("output_type") == "error"
+    ]
+    for code, texts, what in _LIMIT_ERRORS:
+        if any(text in error for error in errors for text in texts):
+            return f"{code}: cell {label} {what.format(**limits)}"
+    return None
+
+
 class SandboxedExecute(Execute):
     """nbgrader's ``Execute`` with a time budget, crash handling and completion markers."""
 
     results_dir = Unicode("", help="Folder for the per-cell record").tag(config=True)
-    workspace = Unicode("", help="The kernel's working directory").tag(config=True)
     deadline = Float(0.0, help="time.monotonic() at which the submission's time is up").tag(
         config=True
     )
     cell_timeout = Float(900.0, help="Seconds per cell (c.Execute.timeout)").tag(config=True)
     memory_limit_mb = Float(0.0, help="The watchdog's cap, for the reason").tag(config=True)
+    limits_json = Unicode("{}", help="The SandboxLimits, for the reasons").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         """Execute the notebook, recording each cell (see the module docstring).
@@ -135,8 +174,6 @@ class SandboxedExecute(Execute):
         (results / "input").mkdir(parents=True, exist_ok=True)
         (results / "progress").mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, results / "input" / f"{self._notebook}.ipynb")
-        if self.workspace:
-            resources.setdefault("metadata", {})["path"] = self.workspace
         with open(results / "progress" / f"{self._notebook}.jsonl", "a") as self._progress:
             return super().preprocess(nb, resources, km)
 
@@ -287,6 +324,8 @@ class SandboxedExecute(Execute):
                 f"memory: cell {label} ran out of memory (MemoryError; the kernel may use "
                 f"about {self.memory_limit_mb:.0f} MB)"
             )
+        if event is None:
+            event = _limit_event(cell.outputs, label, json.loads(self.limits_json))
         self._record(index, cell, ran=True, completed=completed, event=event)
         return cell, resources
 
@@ -335,12 +374,18 @@ def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) ->
         CheckCellMetadata,
     ]
     config.Execute.timeout = max(1, math.ceil(limits.cell_timeout))
+    config.SandboxedExecute.kernel_manager_class = sandbox.SandboxedKernelManager
+    config.SandboxedKernelManager.job_dir = str(job_dir)
+    config.SandboxedKernelManager.files_dir = job["files"]
+    config.SandboxedKernelManager.limits_json = json.dumps(limits.to_dict())
+    config.SandboxedKernelManager.unsafe = bool(limits.unsafe_no_sandbox)
     results = str(job_dir / "results")
     config.SandboxedExecute.results_dir = results
-    config.SandboxedExecute.workspace = job["workspace"]
     config.SandboxedExecute.deadline = deadline
     config.SandboxedExecute.cell_timeout = float(limits.cell_timeout)
     config.SandboxedExecute.memory_limit_mb = float(limits.memory_limit_mb)
+    config.SandboxedExecute.limits_json = json.dumps(limits.to_dict())
+    config.SandboxedKernelManager.env_json = json.dumps(job["kernel_env"])
     config.SandboxedAutograde.results_dir = results
     return config
 
@@ -371,9 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     results.mkdir(exist_ok=True)
 
     for kernel_name in job["kernel_names"]:  # whichever name nbgrader asks for
-        write_kernelspec(
-            job_dir / "jupyter", Path(job["workspace"]), limits, job["kernel_user"], kernel_name
-        )
+        write_kernelspec(job_dir / "jupyter", kernel_name)
     os.environ["JUPYTER_PATH"] = str(job_dir / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(job_dir / "runtime")
     ensure_alembic_on_path()

@@ -5,7 +5,10 @@
 # nbgrader generates goes under build/ (release, submitted, autograded, feedback, gradebook).
 # The paths come from grading.paths, so they hold wherever the checkout lives.
 
+from pathlib import Path
+
 from grading.paths import course_paths
+from grading.settings import course_settings
 
 c = get_config()  # noqa: F821  (traitlets provides get_config in config files)
 paths = course_paths()
@@ -31,15 +34,16 @@ c.Execute.kernel_name = "python3"
 # (nbclient's 4 s default can expire on a busy grading machine and stop a healthy kernel).
 c.Execute.iopub_timeout = 10
 
-# The sandbox `cnnlab autograde` grades each submission in (grading/sandbox.py): a
-# wall-clock limit for the whole submission, a memory cap for the kernel and everything it
-# starts, no network, and the kernel as this unprivileged user when grading runs as root.
-# The grade profile applies: nbgrader sets NBGRADER_EXECUTION, and the grader does not pass
-# a LABCORE_PROFILE of its own environment on to the kernel.
-c.GradingSandbox.notebook_timeout = 3600
-c.GradingSandbox.memory_limit_mb = 4096
-c.GradingSandbox.isolate_network = True
-c.GradingSandbox.kernel_user = "nobody"
+# The sandbox `cnnlab autograde` grades each submission in (grading/sandbox.py; what it
+# guarantees is in docs/sandbox.md): bubblewrap namespaces, no network, an unprivileged user,
+# and these limits. The grade profile applies: nbgrader sets NBGRADER_EXECUTION, and the
+# grader does not pass a LABCORE_PROFILE of its own environment on to the kernel.
+c.GradingSandbox.notebook_timeout = 3600  # seconds for the whole submission
+c.GradingSandbox.memory_limit_mb = 4096  # the kernel and everything it starts
+c.GradingSandbox.max_processes = 1024  # processes and threads (RLIMIT_NPROC)
+c.GradingSandbox.max_file_size_mb = 512  # largest file written (RLIMIT_FSIZE)
+c.GradingSandbox.workspace_size_mb = 1024  # the kernel's home folder (tmpfs)
+c.GradingSandbox.tmp_size_mb = 1024  # its /tmp (tmpfs; /dev/shm gets a quarter)
 
 # Log lines TensorFlow, absl and XLA write to stderr are not errors: drop them from the
 # outputs so they neither cost points nor clutter feedback. (nbgrader drops a whole stderr
@@ -51,3 +55,12 @@ c.IgnorePattern.pattern = (
     r"|.*oneDNN custom operations are on.*"
     r"|.*(cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc.*)\n?"
 )
+
+# The course's own settings (cnnlab.toml: course id, header, limits, late policy; see
+# grading/settings.py), then the course's own nbgrader_config.py, which wins.
+for section, traits in course_settings(paths.root).nbgrader_config().items():
+    for trait, value in traits.items():
+        setattr(c[section], trait, value)
+own_config = paths.root / "nbgrader_config.py"
+if own_config.is_file() and own_config.resolve() != Path(__file__).resolve():
+    load_subconfig(str(own_config.resolve()))  # noqa: F821  (provided in config files)

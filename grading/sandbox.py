@@ -1,104 +1,94 @@
-"""The sandbox a submission is graded in: its own processes, time, memory, no network.
+"""The sandbox a submission's kernel runs in: bubblewrap namespaces, an unprivileged user, limits.
 
-A submission's notebook is student code, so it runs where it can hurt nothing but itself.
-:func:`run_sandboxed` starts the grading program for one submission (nbgrader's autograde,
-:mod:`grading.grade_in_sandbox`) like this::
+A submission's notebook is student code, so its kernel runs where it can hurt nothing but
+itself. The grading program (nbgrader's autograde for one submission,
+:mod:`grading.grade_in_sandbox`) runs outside, as the grader's user, in a process forked
+from a warm server that imported nbgrader once (:mod:`grading.grading_server`); it starts the
+kernel through :class:`SandboxedKernelManager`, which wraps the kernel's command line in
+:func:`jail_command`::
 
-    setpriv --pdeathsig KILL --                      # dies with the grader
-      unshare --net --pid --fork --kill-child --mount-proc --
-        sh -c 'ip link set lo up && exec python -m grading.grade_in_sandbox JOB'
+    bwrap --unshare-{ipc,pid,net,uts,cgroup} --die-with-parent --new-session
+          --ro-bind the system, the Python environment, labcore, the data folders
+          --tmpfs /tmp, /dev/shm, /home/student (size-limited) --proc --dev
+      setpriv --reuid UID --regid UID --clear-groups --no-new-privs --bounding-set=-all
+        prlimit --nproc --fsize --data --core=0
+          sh -c 'copy the released files into /home/student; exec the kernel'
 
-and the notebook's kernel is started inside it by :func:`kernel_main` (the kernelspec's
-command), which drops to an unprivileged user and caps the kernel's memory before it becomes
-the kernel.
-
-Limits and their defaults (``c.Execute.timeout`` and ``c.GradingSandbox`` in
-``grading/nbgrader_config.py``; ``cnnlab autograde`` options override them)
--------------------------------------------------------------------------------------------
-per-cell timeout, ``c.Execute.timeout`` = 900 s
-    nbgrader interrupts a cell that runs longer and goes on with the next one (the cell
-    scores 0). A cell that ignores the interrupt stops the kernel; the rest score 0.
-notebook wall-clock limit, ``notebook_timeout`` = 3600 s
-    The grading program stops the kernel when the submission's time is up and scores what
-    ran (a cell then gets at most the time that is left). Should the program itself not
-    finish, the supervisor kills the whole sandbox 60 s later (:data:`KILL_GRACE_S`) and the
-    grade is built from the cells recorded so far.
-memory, ``memory_limit_mb`` = 4096 MB
-    A watchdog in the grading program adds up the resident memory (RSS) of the kernel and
-    everything it started, every 0.2 s, and kills them when the sum passes the cap;
-    the cell scores 0 with the reason "memory". ``RLIMIT_DATA`` at twice the cap backs it
-    up (a faster allocation then fails inside the cell with ``MemoryError``).
-    ``RLIMIT_AS`` is not used: TensorFlow reserves gigabytes of address space it never
-    touches (2.7 GB of virtual memory for 0.8 GB resident after a small ``fit`` on two
-    cores, and more with every core), so an address-space cap either breaks TensorFlow or
-    caps nothing; ``RLIMIT_DATA`` counts the private writable memory that the data
-    actually fills (0.6 GB there).
-network, ``isolate_network`` = True
-    Linux network and PID namespaces: only a loopback interface exists (nbgrader talks to
-    the kernel over loopback ZMQ), so any connection out fails at once. As root this is
-    ``unshare --net``; as another user ``unshare --user --map-root-user`` does the same
-    where user namespaces are enabled. Where neither works (not Linux, a locked-down
-    container) grading goes on and every result records "network not isolated".
-processes
-    Every process of a submission lives in one PID namespace. When its first process ends,
-    for whatever reason, the kernel and anything the student started die with it; the
-    grader's death kills the sandbox (``PR_SET_PDEATHSIG``, set again after every change of
-    user because Linux clears it then). No kernel outlives its submission.
-files, ``kernel_user`` = "nobody"
-    When the grader runs as root (CI, containers), the kernel runs as this user in an empty
-    workspace of its own (its working and home directory), so student code cannot read or
-    change the grading program's files (the private gradebook, the per-cell proof of
-    completion), other students' work or the course checkout. The grader first checks that
-    this user can start the environment's Python (:func:`user_can_run_kernel`; a Python
-    installed under ``/root`` cannot); if not, the kernel keeps the grader's user and the
-    run warns. Run as an ordinary user, the kernel runs as that user and this protection is
-    weaker: prefer root in a container, with Python installed where every user may read
-    it, for untrusted classes. The grading program's own memory is not counted in the cap.
-
-Not limited: CPU time beyond the wall-clock limit, the number of processes, disk space.
+The grader talks to the kernel over Unix sockets (ZeroMQ's ``ipc`` transport) in a folder
+bound into the sandbox, so the kernel's network namespace holds nothing but its own
+loopback. Where the sandbox cannot be set up, grading refuses (:func:`require_sandbox`);
+``--unsafe-no-sandbox`` grades anyway, for development only, and every result records it.
+What the sandbox guarantees, and what it needs, is in ``docs/sandbox.md``.
 """
 
 from __future__ import annotations
 
-import argparse
-import ctypes
 import functools
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+
+from grading.errors import CommandFailed
 
 __all__ = [
     "KILL_GRACE_S",
+    "SANDBOX_HOME",
     "MemoryWatchdog",
     "SandboxLimits",
-    "SandboxOutcome",
-    "isolation",
-    "kernel_argv",
-    "kernel_main",
+    "SandboxUnavailable",
+    "jail_command",
+    "kernel_environment",
+    "kernel_ids",
     "kill_children",
     "kill_process_tree",
-    "kill_running",
-    "launcher_command",
-    "readable_by",
-    "run_sandboxed",
-    "sandbox_user",
-    "user_can_run_kernel",
+    "require_sandbox",
+    "sandbox_problem",
     "write_kernelspec",
 ]
 
-#: Seconds the supervisor waits beyond the notebook's limit before it kills the sandbox.
+#: Seconds the supervisor waits beyond the notebook's limit before it kills the grading program.
 KILL_GRACE_S = 60.0
+#: The kernel's home and working folder inside the sandbox (a size-limited tmpfs).
+SANDBOX_HOME = "/home/student"
+#: Where the grader's files for the kernel appear inside the sandbox.
+RUN_DIR = "/run/cnnlab"
+#: Kernels of a root grader run as a fresh uid from this range, one per kernel, so that no
+#: two sandboxes share a process count and none shares a user with anything on the host.
+UID_RANGE = (1_000_000_000, 1_100_000_000)
+#: What a kernel may see of the host's system folders (read-only).
+SYSTEM_FOLDERS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
+#: Environment variables the kernel keeps (besides the ``LABCORE_*`` ones).
+KERNEL_ENV_ALLOWED = (
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "KERAS_BACKEND",
+    "MPLBACKEND",
+    "NBGRADER_EXECUTION",
+    "PYTHONHASHSEED",
+)
+#: ``LABCORE_*`` variables that name host paths: passed on only when the path is bound.
+_PATH_VARIABLES = ("LABCORE_DATA_DIR", "LABCORE_DATA_MIRROR")
 
-_LOOPBACK_UP = 'ip link set lo up && exec "$0" "$@"'
-_running: set[int] = set()  # process ids of the sandboxes this process runs now
-_PR_SET_PDEATHSIG = 1
+
+class SandboxUnavailable(CommandFailed, RuntimeError):
+    """Submissions cannot be isolated here; grading refuses (``--unsafe-no-sandbox`` overrides)."""
 
 
 @dataclass(frozen=True)
@@ -108,28 +98,44 @@ class SandboxLimits:
     Attributes
     ----------
     cell_timeout : float
-        Seconds one cell may run before nbgrader interrupts it (``c.Execute.timeout``).
+        Seconds one cell may run before it is interrupted (``c.Execute.timeout``).
     notebook_timeout : float
         Seconds the whole submission may take (all its notebooks).
     memory_limit_mb : int
         Resident memory of the kernel and its children, in MiB.
-    isolate_network : bool
-        Whether to cut the network off (falls back, recorded, where impossible).
-    kernel_user : str or None
-        The user the kernel runs as when the grader is root; ``None`` keeps root.
+    max_processes : int
+        Processes and threads the kernel's user may have (``RLIMIT_NPROC``).
+    max_file_size_mb : int
+        Largest file the kernel may write (``RLIMIT_FSIZE``), in MiB.
+    workspace_size_mb : int
+        Size of the kernel's home folder (a tmpfs), in MiB.
+    tmp_size_mb : int
+        Size of its ``/tmp`` (``/dev/shm`` gets a quarter), in MiB.
+    unsafe_no_sandbox : bool
+        Grade without the sandbox (development only; recorded in every result).
     """
 
     cell_timeout: float = 900.0
     notebook_timeout: float = 3600.0
     memory_limit_mb: int = 4096
-    isolate_network: bool = True
-    kernel_user: str | None = "nobody"
+    max_processes: int = 1024
+    max_file_size_mb: int = 512
+    workspace_size_mb: int = 1024
+    tmp_size_mb: int = 1024
+    unsafe_no_sandbox: bool = False
 
     def __post_init__(self):
-        for name in ("cell_timeout", "notebook_timeout", "memory_limit_mb"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"Sandbox limit {name} must be a positive number, got {value!r}")
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "unsafe_no_sandbox":
+                if not isinstance(value, bool):
+                    raise ValueError(
+                        f"Sandbox setting unsafe_no_sandbox must be True or False, got {value!r}"
+                    )
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(
+                    f"Sandbox limit {item.name} must be a positive number, got {value!r}"
+                )
 
     @classmethod
     def from_config(cls, config) -> SandboxLimits:
@@ -138,9 +144,8 @@ class SandboxLimits:
         Parameters
         ----------
         config : traitlets.config.Config
-            Reads ``Execute.timeout`` and the ``GradingSandbox`` section
-            (``notebook_timeout``, ``memory_limit_mb``, ``isolate_network``,
-            ``kernel_user``); anything unset keeps its default.
+            Reads ``Execute.timeout`` and the ``GradingSandbox`` section (every field but
+            ``cell_timeout`` and ``unsafe_no_sandbox``); anything unset keeps its default.
 
         Returns
         -------
@@ -157,7 +162,7 @@ class SandboxLimits:
         if "timeout" in execute and execute["timeout"] is not None:
             values["cell_timeout"] = float(execute["timeout"])
         section = dict(config.get("GradingSandbox", {}))
-        known = {"notebook_timeout", "memory_limit_mb", "isolate_network", "kernel_user"}
+        known = {f.name for f in fields(cls)} - {"cell_timeout", "unsafe_no_sandbox"}
         unknown = set(section) - known
         if unknown:
             raise ValueError(
@@ -192,182 +197,399 @@ class SandboxLimits:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class SandboxOutcome:
-    """How a sandboxed program ended.
-
-    Attributes
-    ----------
-    returncode : int
-        Its exit status (negative: killed by that signal).
-    killed : bool
-        Whether the supervisor killed it at its wall-clock limit.
-    seconds : float
-        Wall-clock seconds it ran.
-    network_isolated : bool
-        Whether it ran without network access.
-    """
-
-    returncode: int
-    killed: bool
-    seconds: float
-    network_isolated: bool
+# --------------------------------------------------------------------------- availability
 
 
-# --------------------------------------------------------------------------- isolation
-
-
-def _namespace_prefix(unprivileged: bool) -> list[str]:
-    prefix = ["unshare"]
-    if unprivileged:
-        prefix += ["--user", "--map-root-user"]
-    return [*prefix, "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--"]
+def _tool(name: str) -> str | None:
+    return shutil.which(name) or next(
+        (
+            str(Path(folder) / name)
+            for folder in ("/usr/bin", "/bin")
+            if (Path(folder) / name).is_file()
+        ),
+        None,
+    )
 
 
 @functools.cache
-def isolation(isolate_network: bool = True) -> tuple[tuple[str, ...], bool]:
-    """The command prefix that isolates a program, probed once per process.
+def _problem_for(path_variable: str, euid: int) -> str | None:
+    if not sys.platform.startswith("linux"):
+        return "the sandbox needs Linux namespaces (grade on Linux)"
+    bwrap = shutil.which("bwrap", path=path_variable)
+    if not bwrap:
+        return "bubblewrap is not installed (no bwrap on PATH): apt-get install bubblewrap"
+    if euid == 0:
+        for tool, package in (("setpriv", "util-linux"), ("prlimit", "util-linux")):
+            if _tool(tool) is None:
+                return f"{tool} is missing: apt-get install {package}"
+    probe = [bwrap, *_namespace_flags(euid), "--ro-bind", "/", "/", "--proc", "/proc", "--", "true"]
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bwrap did not start ({error})"
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        return (
+            f"bwrap cannot create namespaces here ({detail}): enable unprivileged user "
+            "namespaces (sysctl -w kernel.unprivileged_userns_clone=1 and "
+            "user.max_user_namespaces=10000), or grade as root"
+        )
+    return None
 
-    Parameters
-    ----------
-    isolate_network : bool
-        ``False`` skips namespaces altogether.
+
+def sandbox_problem() -> str | None:
+    """Why submissions cannot be sandboxed on this machine, or ``None`` when they can.
+
+    Probed once per ``PATH`` and user, by starting ``bwrap`` with the namespaces grading
+    uses.
 
     Returns
     -------
-    tuple
-        ``(prefix, network_isolated)``: the arguments to put before the program and
-        whether they cut the network off. Without isolation the prefix is empty.
+    str or None
+        What is missing and how to get it.
     """
-    if not isolate_network or not sys.platform.startswith("linux") or not shutil.which("unshare"):
-        return (), False
-    candidates = [_namespace_prefix(unprivileged=os.geteuid() != 0)]
-    if os.geteuid() == 0:
-        candidates.append(_namespace_prefix(unprivileged=True))
-    for prefix in candidates:
-        command = [*prefix, "sh", "-c", _LOOPBACK_UP, "true"]
-        try:
-            probe = subprocess.run(command, capture_output=True, timeout=20, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if probe.returncode == 0:
-            return (*prefix, "sh", "-c", _LOOPBACK_UP), True
-    return (), False
+    return _problem_for(os.environ.get("PATH", os.defpath), os.geteuid())
 
 
-def sandbox_user(name: str | None) -> tuple[int, int] | None:
-    """The ``(uid, gid)`` the kernel switches to, or ``None`` when it stays as it is.
+def require_sandbox(limits: SandboxLimits) -> None:
+    """Refuse to grade where the sandbox cannot be set up (fail closed).
 
     Parameters
     ----------
-    name : str or None
-        A user name; ignored unless this process runs as root.
+    limits : SandboxLimits
+        With ``unsafe_no_sandbox`` set, nothing is checked.
+
+    Raises
+    ------
+    SandboxUnavailable
+        With one line naming what is missing and how to get it.
+    """
+    if limits.unsafe_no_sandbox:
+        return
+    problem = sandbox_problem()
+    if problem:
+        raise SandboxUnavailable(
+            f"cannot isolate submissions: {problem}. (--unsafe-no-sandbox grades without "
+            "isolation, for development only.)"
+        )
+
+
+def kernel_ids() -> tuple[int, int] | None:
+    """The ``(uid, gid)`` a new kernel runs as, or ``None`` to keep this process's user.
 
     Returns
     -------
     tuple of int or None
-        The user's ids when running as root, the user exists and can start a kernel of
-        this environment (:func:`user_can_run_kernel`); else ``None``.
-
-    Raises
-    ------
-    ValueError
-        If running as root and the user does not exist.
+        A fresh unprivileged id from :data:`UID_RANGE` when this process is root (no file
+        on the host belongs to it, no process shares it); else ``None``: the kernel keeps
+        the grader's own unprivileged user (inside a user namespace).
     """
-    if not name or os.geteuid() != 0:
+    if os.geteuid() != 0:
         return None
-    ids = _user_ids(name)
-    return ids if user_can_run_kernel(name) else None
+    uid = UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
+    return uid, uid
 
 
-def _user_ids(name: str) -> tuple[int, int]:
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        raise ValueError(
-            f"The sandbox user {name!r} does not exist; create it or set "
-            "c.GradingSandbox.kernel_user in grading/nbgrader_config.py"
-        ) from None
-    return entry.pw_uid, entry.pw_gid
+# --------------------------------------------------------------------------- the jail
 
 
-@functools.cache
-def user_can_run_kernel(name: str) -> bool:
-    """Whether a user can start this environment's Python with the kernel's packages.
+def _namespace_flags(euid: int) -> list[str]:
+    flags = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+    flags += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if euid != 0:  # an ordinary user needs a user namespace for the others
+        flags += ["--unshare-user"]
+    return flags
 
-    Tried once per process, the way :func:`kernel_main` does it: an interpreter installed
-    where only root can read it (a ``pyenv`` under ``/root``, say) cannot run as another
-    user, and the kernel then keeps the grader's user.
+
+def _environment_folders() -> list[Path]:
+    """The folders of the Python environment and of labcore, as the kernel needs them."""
+    import importlib.util
+
+    folders = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    folders.add(Path(sys.executable).resolve().parent.parent)
+    spec = importlib.util.find_spec("labcore")
+    if spec is not None and spec.origin:
+        folders.add(Path(spec.origin).resolve().parent)
+    resolved = {folder.resolve() for folder in folders} | folders
+    # drop folders inside others (one bind serves both)
+    return sorted(
+        folder
+        for folder in resolved
+        if folder.is_dir()
+        and not any(other != folder and other in folder.parents for other in resolved)
+    )
+
+
+def _data_folders(environ: dict[str, str]) -> dict[str, Path]:
+    """The data folders the kernel reads (labcore's data folder and mirror), by variable."""
+    from labcore.data import DATA_DIR_ENV, MIRROR_ENV, data_dir
+
+    found = {DATA_DIR_ENV: Path(environ[DATA_DIR_ENV]) if environ.get(DATA_DIR_ENV) else data_dir()}
+    if environ.get(MIRROR_ENV):
+        found[MIRROR_ENV] = Path(environ[MIRROR_ENV])
+    return {name: folder.resolve() for name, folder in found.items() if folder.is_dir()}
+
+
+def kernel_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The kernel's environment: an allow-list, never the grader's paths or secrets.
 
     Parameters
     ----------
-    name : str
-        A user name.
+    environ : dict, optional
+        The environment to pick from; default this process's.
 
     Returns
     -------
-    bool
-        ``True`` when the trial run succeeded.
+    dict
+        ``PATH``, ``HOME`` and its Jupyter, IPython, Matplotlib and Keras folders,
+        language, thread counts, Keras and TensorFlow settings, ``NBGRADER_EXECUTION`` and
+        the ``LABCORE_*`` values (the data folders as bound in the sandbox).
     """
-    import tempfile
+    environ = dict(os.environ if environ is None else environ)
+    home = SANDBOX_HOME
+    env = {name: environ[name] for name in KERNEL_ENV_ALLOWED if name in environ}
+    env.update({name: value for name, value in environ.items() if name.startswith("LABCORE_")})
+    for name in _PATH_VARIABLES:
+        env.pop(name, None)
+    env.update({name: str(folder) for name, folder in _data_folders(environ).items()})
+    bin_folder = str(Path(sys.executable).parent)
+    env.update(
+        {
+            "PATH": f"{bin_folder}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "USER": "student",
+            "LOGNAME": "student",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "IPYTHONDIR": f"{home}/.ipython",
+            "MPLCONFIGDIR": f"{home}/.matplotlib",
+            "KERAS_HOME": f"{home}/.keras",
+            "XDG_CACHE_HOME": f"{home}/.cache",
+            "JUPYTER_CONFIG_DIR": f"{home}/.jupyter",
+            "JUPYTER_DATA_DIR": f"{home}/.jupyter-data",
+            "JUPYTER_RUNTIME_DIR": f"{home}/.jupyter-runtime",
+        }
+    )
+    return env
 
-    with tempfile.TemporaryDirectory(prefix="cnnlab-probe-") as folder:
-        workspace = Path(folder) / "workspace"
-        workspace.mkdir()
-        Path(folder).chmod(0o711)
-        connection = Path(folder) / "connection.json"  # readable by root only, like a kernel's
-        connection.write_text("{}")
-        connection.chmod(0o600)
-        check = "import sys, grading, ipykernel, labcore; open(sys.argv[2]).read()"
-        command = launcher_command(
-            workspace, [sys.executable, "-c", check, "-f", str(connection)], user=name
-        )
-        try:
-            probe = subprocess.run(command, capture_output=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-    return probe.returncode == 0
 
-
-def readable_by(path: Path, ids: tuple[int, int] | None) -> bool:
-    """Whether a user could open a path (every folder on the way traversable, the end readable).
+def jail_command(
+    command: list[str],
+    *,
+    files: Path,
+    connection_file: Path,
+    ipc_folder: Path,
+    limits: SandboxLimits,
+    ids: tuple[int, int] | None,
+    env: dict[str, str],
+) -> list[str]:
+    """The command line that runs ``command`` (a kernel) in the sandbox.
 
     Parameters
     ----------
-    path : pathlib.Path
-        A file or folder.
+    command : list of str
+        The kernel's command; it must read its connection file from
+        ``/run/cnnlab/connection.json``.
+    files : pathlib.Path
+        A folder whose content (the submission's notebook folder: the released files of
+        the assignment and the student's own) is copied into the kernel's home.
+    connection_file : pathlib.Path
+        The kernel's connection file, readable by the kernel's user.
+    ipc_folder : pathlib.Path
+        The folder of the kernel's ZeroMQ sockets, writable by the kernel's user.
+    limits : SandboxLimits
+        Process count, file size, memory (``RLIMIT_DATA`` at twice the cap) and the sizes
+        of the tmpfs folders.
     ids : tuple of int or None
-        ``(uid, gid)``; ``None`` means this process's user.
+        ``(uid, gid)`` to switch to (the grader is root), or ``None``.
+    env : dict
+        The kernel's environment (:func:`kernel_environment`): the data folders it names
+        are bound read-only.
 
     Returns
     -------
-    bool
-        ``True`` when the permission bits allow it (owner, group and other bits).
+    list of str
+        ``bwrap ... -- [setpriv ... --] prlimit ... -- sh -c ... COMMAND``.
     """
-    if ids is None:
-        return os.access(path, os.R_OK)
-    uid, gid = ids
-    path = Path(path).resolve()
-    try:
-        for folder in reversed(path.parents):
-            if not _permits(folder.stat(), uid, gid, 0o1):
-                return False
-        status = path.stat()
-    except OSError:
-        return False
-    return _permits(status, uid, gid, 0o5 if path.is_dir() else 0o4)
+    mib = 1024 * 1024
+    args = [shutil.which("bwrap") or "bwrap", *_namespace_flags(os.geteuid())]
+    # the kernel's parent is the namespace's init, not the grader: it must not watch for it
+    args += ["--hostname", "sandbox", "--unsetenv", "JPY_PARENT_PID"]
+    binds = [(folder, folder, "--ro-bind-try") for folder in SYSTEM_FOLDERS]
+    data = [Path(env[name]) for name in _PATH_VARIABLES if env.get(name)]
+    binds += [
+        (str(folder), str(folder), "--ro-bind") for folder in [*_environment_folders(), *data]
+    ]
+    binds += [
+        (str(files), f"{RUN_DIR}/files", "--ro-bind"),
+        (str(connection_file), f"{RUN_DIR}/connection.json", "--ro-bind"),
+        (str(ipc_folder), f"{RUN_DIR}/ipc", "--bind"),
+    ]
+    made = set()
+    for source, target, option in binds:
+        # bwrap makes missing parents private (0700): make them traversable first
+        for parent in reversed(Path(target).parents[:-1]):
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += [option, source, target]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for folder, size_mb in (
+        ("/tmp", limits.tmp_size_mb),
+        ("/dev/shm", max(1, limits.tmp_size_mb // 4)),
+        (SANDBOX_HOME, limits.workspace_size_mb),
+    ):  # private to this sandbox, and gone with it
+        args += ["--perms", "1777", "--size", str(int(size_mb) * mib), "--tmpfs", folder]
+    args += ["--ro-bind", str(files), f"{RUN_DIR}/files"]
+    args += ["--ro-bind", str(connection_file), f"{RUN_DIR}/connection.json"]
+    args += ["--bind", str(ipc_folder), f"{RUN_DIR}/ipc"]
+    args += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--"]
+    if ids is not None:
+        uid, gid = ids
+        args += [
+            _tool("setpriv") or "setpriv",
+            f"--reuid={uid}",
+            f"--regid={gid}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
+    args += [
+        _tool("prlimit") or "prlimit",
+        f"--nproc={int(limits.max_processes)}",
+        f"--fsize={int(limits.max_file_size_mb) * mib}",
+        f"--data={int(limits.memory_limit_mb) * 2 * mib}",
+        "--core=0",
+        "--",
+        "/bin/sh",
+        "-c",
+        'cp -R -- "$0"/. "$HOME"/ && exec "$@"',
+        f"{RUN_DIR}/files",
+        *command,
+    ]
+    return args
 
 
-def _permits(status: os.stat_result, uid: int, gid: int, needed: int) -> bool:
-    if status.st_uid == uid:
-        bits = (status.st_mode >> 6) & 0o7
-    elif status.st_gid == gid:
-        bits = (status.st_mode >> 3) & 0o7
-    else:
-        bits = status.st_mode & 0o7
-    return bits & needed == needed
+# --------------------------------------------------------------------------- the kernel manager
+
+
+def _kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import Bool, Unicode
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        """A kernel manager whose kernel runs in the sandbox (:func:`jail_command`).
+
+        The grader's side of the connection uses ZeroMQ's ``ipc`` transport in
+        ``ipc_folder``; the kernel gets its own copy of the connection file, naming the
+        same sockets by their path inside the sandbox.
+        """
+
+        job_dir = Unicode("", help="The job folder of the submission").tag(config=True)
+        files_dir = Unicode("", help="Folder copied into the kernel's home").tag(config=True)
+        limits_json = Unicode("{}", help="SandboxLimits as JSON").tag(config=True)
+        env_json = Unicode("{}", help="The kernel's environment as JSON").tag(config=True)
+        unsafe = Bool(False, help="Run the kernel without the sandbox").tag(config=True)
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self._ids = kernel_ids()
+            if not self.unsafe:
+                self._ipc = _ipc_folder(Path(self.job_dir), self._ids)
+                self.transport = "ipc"
+                self.ip = str(self._ipc / "k")
+
+        async def _async_pre_start_kernel(self, **kw):
+            kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+            limits = SandboxLimits(**json.loads(self.limits_json))
+            env = json.loads(self.env_json)
+            if os.environ.get("NBGRADER_EXECUTION"):  # set by nbgrader while it executes
+                env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
+            kw["env"] = env
+            if self.unsafe:
+                return _unsafe_command(kernel_cmd, self, limits, kw)
+            private = Path(self.job_dir) / "kernel"
+            private.mkdir(mode=0o700, exist_ok=True)
+            info = json.loads(Path(self.connection_file).read_text())
+            info["ip"] = f"{RUN_DIR}/ipc/k"
+            copy = private / "connection.json"
+            copy.write_text(json.dumps(info))
+            copy.chmod(0o400)
+            if self._ids is not None:
+                os.chown(private, *self._ids)
+                os.chown(copy, *self._ids)
+            command = [
+                f"{RUN_DIR}/connection.json" if arg == self.connection_file else arg
+                for arg in kernel_cmd
+            ]
+            kw["cwd"] = str(self.job_dir)
+            return (
+                jail_command(
+                    command,
+                    files=Path(self.files_dir),
+                    connection_file=copy,
+                    ipc_folder=self._ipc,
+                    limits=limits,
+                    ids=self._ids,
+                    env=env,
+                ),
+                kw,
+            )
+
+    return SandboxedKernelManager
+
+
+def _ipc_folder(job_dir: Path, ids: tuple[int, int] | None) -> Path:
+    folder = job_dir / "ipc"
+    if len(str(folder)) > 80:  # a Unix socket's path is at most 107 bytes
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="cnnlab-ipc-"))
+        (job_dir / "ipc-location").write_text(str(folder))
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if ids is not None:
+        os.chown(folder, *ids)
+    return folder
+
+
+def _unsafe_command(kernel_cmd: list[str], manager, limits: SandboxLimits, kw: dict):
+    """The kernel without the sandbox: limits only; as root, an unprivileged user that may read."""
+    workspace = Path(manager.job_dir) / "workspace"
+    shutil.copytree(manager.files_dir, workspace, dirs_exist_ok=True)
+    kw["env"] = {
+        name: value.replace(SANDBOX_HOME, str(workspace)) for name, value in kw["env"].items()
+    }
+    kw["cwd"] = str(workspace)
+    mib = 1024 * 1024
+    command = [
+        _tool("prlimit") or "prlimit",
+        f"--fsize={int(limits.max_file_size_mb) * mib}",
+        f"--data={int(limits.memory_limit_mb) * 2 * mib}",
+        "--core=0",
+        "--",
+        *kernel_cmd,
+    ]
+    ids = manager._ids
+    if ids is not None:
+        # Never a root kernel. Python may live where only root can read it (a pyenv under
+        # /root), so this user keeps the right to read files: unsafe, as the option says.
+        for path in [workspace, *workspace.rglob("*")]:
+            os.chown(path, *ids)
+        Path(manager.connection_file).chmod(0o644)
+        Path(manager.connection_file).parent.chmod(0o755)
+        command = [
+            _tool("setpriv") or "setpriv",
+            f"--reuid={ids[0]}",
+            f"--regid={ids[1]}",
+            "--clear-groups",
+            "--inh-caps=+dac_read_search",
+            "--ambient-caps=+dac_read_search",
+            "--",
+            *command,
+        ]
+    return command, kw
 
 
 # --------------------------------------------------------------------------- processes
@@ -410,74 +632,6 @@ class _suppress_lookup:
         return kind is not None and issubclass(kind, ProcessLookupError | psutil.Error)
 
 
-def run_sandboxed(
-    argv: list[str],
-    *,
-    timeout: float,
-    cwd: Path,
-    env: dict[str, str],
-    log_path: Path,
-    isolate_network: bool = True,
-) -> SandboxOutcome:
-    """Run a program in the sandbox and wait for it, killing the whole tree at ``timeout``.
-
-    Parameters
-    ----------
-    argv : list of str
-        The program and its arguments.
-    timeout : float
-        Wall-clock seconds before the sandbox is killed.
-    cwd : pathlib.Path
-        Its working directory.
-    env : dict
-        Its environment.
-    log_path : pathlib.Path
-        Where its standard output and error go.
-    isolate_network : bool
-        Whether to run it in network and PID namespaces (see :func:`isolation`).
-
-    Returns
-    -------
-    SandboxOutcome
-        How it ended.
-    """
-    prefix, isolated = isolation(isolate_network)
-    command = list(prefix) + list(argv)
-    if shutil.which("setpriv") and sys.platform.startswith("linux"):
-        command = ["setpriv", "--pdeathsig", "KILL", "--", *command]
-    started = time.monotonic()
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _running.add(process.pid)
-        killed = False
-        try:
-            returncode = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            killed = True
-            kill_process_tree(process.pid)
-            returncode = process.wait()
-        except BaseException:
-            kill_process_tree(process.pid)
-            process.wait()
-            raise
-        finally:
-            _running.discard(process.pid)
-    return SandboxOutcome(
-        returncode=returncode,
-        killed=killed,
-        seconds=time.monotonic() - started,
-        network_isolated=isolated,
-    )
-
-
 def kill_children() -> None:
     """Kill every descendant of this process (the kernel and whatever it started)."""
     import psutil
@@ -485,20 +639,6 @@ def kill_children() -> None:
     for child in psutil.Process().children(recursive=True):
         with _suppress_lookup():
             child.kill()
-
-
-def kill_running() -> int:
-    """Kill every sandbox this process has running (on Ctrl-C, before exiting).
-
-    Returns
-    -------
-    int
-        How many sandboxes were killed.
-    """
-    pids = list(_running)
-    for pid in pids:
-        kill_process_tree(pid)
-    return len(pids)
 
 
 class MemoryWatchdog(threading.Thread):
@@ -531,7 +671,7 @@ class MemoryWatchdog(threading.Thread):
         Returns
         -------
         int
-            The sum of their RSS.
+            The sum of their RSS (pages shared between them counted once per process).
         """
         import psutil
 
@@ -541,9 +681,31 @@ class MemoryWatchdog(threading.Thread):
                 total += process.memory_info().rss
         return total
 
+    def total_pss(self) -> int:
+        """Proportional resident bytes of all descendants (shared pages counted once).
+
+        Slower than :meth:`total_rss` (it reads each process's memory map), so it only
+        confirms a sum of RSS over the cap: forked children share their parent's pages.
+
+        Returns
+        -------
+        int
+            The sum of their PSS (their RSS where PSS is not available).
+        """
+        import psutil
+
+        total = 0
+        for process in psutil.Process().children(recursive=True):
+            with _suppress_lookup():
+                info = process.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+        return total
+
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
             total = self.total_rss()
+            if total > self.limit_bytes:
+                total = self.total_pss()
             self.peak_bytes = max(self.peak_bytes, total)
             if total > self.limit_bytes:
                 self.exceeded.set()
@@ -554,159 +716,13 @@ class MemoryWatchdog(threading.Thread):
         self._stop_event.set()
 
 
-# --------------------------------------------------------------------------- the kernel
-
-
-def kernel_argv(workspace: Path, limits: SandboxLimits, user: str | None) -> list[str]:
-    """The kernelspec command that starts an IPython kernel through :func:`kernel_main`.
-
-    Parameters
-    ----------
-    workspace : pathlib.Path
-        The kernel's own folder (working and home directory).
-    limits : SandboxLimits
-        For the memory cap.
-    user : str or None
-        The user to switch to (``None``: stay), as :func:`sandbox_user` decided.
-
-    Returns
-    -------
-    list of str
-        A kernelspec ``argv`` with the ``{connection_file}`` placeholder.
-    """
-    return launcher_command(
-        workspace,
-        [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        user=user,
-        data_limit_mb=int(limits.memory_limit_mb) * 2,
-    )
-
-
-def launcher_command(
-    workspace: Path,
-    command: list[str],
-    *,
-    user: str | None = None,
-    data_limit_mb: int | None = None,
-) -> list[str]:
-    """The command line that runs ``command`` through :func:`kernel_main`.
-
-    Parameters
-    ----------
-    workspace : pathlib.Path
-        The folder the command runs in (its working and home directory).
-    command : list of str
-        What to run once the sandbox is set up; a ``-f FILE`` in it is taken for a kernel
-        connection file (copied for ``user`` when the user changes).
-    user : str, optional
-        The user to switch to when running as root; default: stay.
-    data_limit_mb : int, optional
-        ``RLIMIT_DATA`` in MB; default: no limit.
-
-    Returns
-    -------
-    list of str
-        ``python -m grading.sandbox --workspace DIR [--data-limit-mb N] [--user NAME] --
-        COMMAND...``.
-    """
-    launcher = [sys.executable, "-m", "grading.sandbox", "--workspace", str(workspace)]
-    if data_limit_mb is not None:
-        launcher += ["--data-limit-mb", str(int(data_limit_mb))]
-    if user:
-        launcher += ["--user", user]
-    return [*launcher, "--", *command]
-
-
-def _set_parent_death_signal() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux
-        pass
-
-
-def kernel_main(argv: list[str] | None = None) -> None:
-    """Become the kernel: cap memory, drop to the sandbox user, then exec the kernel command.
-
-    Used as ``python -m grading.sandbox --workspace DIR [--user NAME] [--data-limit-mb N]
-    -- python -m ipykernel_launcher -f CONNECTION_FILE`` (see :func:`kernel_argv` and
-    :func:`launcher_command`). When the
-    user changes, the connection file (readable only by root) is copied into the workspace
-    for the kernel first.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        The arguments; default ``sys.argv[1:]``.
-    """
-    import resource
-
-    parser = argparse.ArgumentParser(prog="python -m grading.sandbox")
-    parser.add_argument("--workspace", type=Path, required=True)
-    parser.add_argument("--user")
-    parser.add_argument("--data-limit-mb", type=int)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no kernel command after --")
-
-    workspace = args.workspace.resolve()
-    ids = _user_ids(args.user) if args.user and os.geteuid() == 0 else None
-    if ids is not None and "-f" in command:
-        at = command.index("-f") + 1
-        private = workspace / ".kernel"
-        private.mkdir(exist_ok=True)
-        copy = private / "connection.json"
-        shutil.copyfile(command[at], copy)
-        for path in (private, copy):
-            os.chown(path, *ids)
-        copy.chmod(0o600)
-        command[at] = str(copy)
-    if args.data_limit_mb:
-        limit = int(args.data_limit_mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-
-    os.environ.update(
-        {
-            "HOME": str(workspace),
-            "IPYTHONDIR": str(workspace / ".ipython"),
-            "MPLCONFIGDIR": str(workspace / ".matplotlib"),
-            "KERAS_HOME": str(workspace / ".keras"),
-            "XDG_CACHE_HOME": str(workspace / ".cache"),
-            "JUPYTER_CONFIG_DIR": str(workspace / ".jupyter"),
-            "JUPYTER_DATA_DIR": str(workspace / ".jupyter-data"),
-        }
-    )
-    os.chdir(workspace)
-    if ids is not None:
-        uid, gid = ids
-        os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
-    _set_parent_death_signal()  # after the switch: Linux clears it when the user changes
-    os.execvp(command[0], command)
-
-
-def write_kernelspec(
-    folder: Path,
-    workspace: Path,
-    limits: SandboxLimits,
-    user: str | None,
-    name: str = "python3",
-) -> Path:
-    """Write a Python kernelspec whose kernel starts through :func:`kernel_main`.
+def write_kernelspec(folder: Path, name: str = "python3") -> Path:
+    """Write a plain Python kernelspec (the sandbox wraps its command, not the spec).
 
     Parameters
     ----------
     folder : pathlib.Path
         A Jupyter data folder to put first on ``JUPYTER_PATH``.
-    workspace : pathlib.Path
-        The kernel's folder.
-    limits : SandboxLimits
-        The limits.
-    user : str or None
-        The user the kernel runs as (``None``: the grader's).
     name : str
         The kernel name it answers to (``python3``, or what notebooks and config ask for).
 
@@ -720,9 +736,11 @@ def write_kernelspec(
     spec.write_text(
         json.dumps(
             {
-                "argv": kernel_argv(workspace, limits, user),
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": "Python 3 (cnnlab sandbox)",
                 "language": "python",
+                # bwrap does not pass signals on: the kernel interrupts itself on request
+                "interrupt_mode": "message",
                 "metadata": {"debugger": False},
             },
             indent=1,
@@ -731,5 +749,12 @@ def write_kernelspec(
     return spec
 
 
-if __name__ == "__main__":
-    kernel_main()
+def __getattr__(name: str):
+    if name == "SandboxedKernelManager":
+        return _kernel_manager_class_cached()
+    raise AttributeError(name)
+
+
+@functools.cache
+def _kernel_manager_class_cached():
+    return _kernel_manager_class()

@@ -357,7 +357,7 @@ def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(
     grader = threading.Thread(target=grade)
     grader.start()
     address, pid, victim, sandbox = _busy_worker(client, students, time.monotonic() + 240)
-    assert any("grading.grade_in_sandbox" in " ".join(p.cmdline()) for p in sandbox)
+    assert any("grading.grading_server" in " ".join(p.cmdline()) for p in sandbox)
     os.kill(pid, signal.SIGKILL)
 
     # the killed worker's sandbox (grading program, kernel) dies with it
