@@ -730,25 +730,23 @@ def _zero_cells(task: GradingTask, name: str) -> list[CellResult]:
 
 
 def _apply_tamper_policy(cells, notebook, progress, findings, name, reasons):
-    """Zero (and mark for review) the test cells after the first tampering finding, and the
-    test cells nbgrader gave points although they did not print their completion marker."""
-    from grading.integrity import cell_label, grade_id, is_test_cell
+    """Zero (and mark for review) the test cells after the first tampering finding of the
+    scan, and from the first test cell whose integrity probe found a change."""
+    from grading.integrity import grade_id, is_test_cell
 
     first = min((f.cell_index for f in findings if f.kind == "tampering"), default=None)
-    score_of = {c.grade_id: c.score for c in cells if c.notebook == name}
-    zeroed = set()
-    for index, cell in enumerate(notebook.cells):
-        if not is_test_cell(cell):
-            continue
-        if first is not None and index > first:
-            zeroed.add(grade_id(cell))
-        elif progress.get(index, {}).get("completed") is False and score_of.get(grade_id(cell)):
-            zeroed.add(grade_id(cell))
-            reasons.append(
-                f"tampering: test cell {cell_label(cell, index)} reported success but did not "
-                "run to its end (its failure was swallowed or the cell rewritten); scores 0, "
-                "needs instructor review"
-            )
+    for index in sorted(progress):
+        if progress[index].get("tampering"):
+            reasons.append(progress[index]["tampering"])
+            first = min(first, index - 1) if first is not None else index - 1
+            break
+    zeroed = {
+        grade_id(cell)
+        for index, cell in enumerate(notebook.cells)
+        if is_test_cell(cell) and first is not None and index > first
+    }
+    for record in progress.values():
+        reasons.extend(record.get("notes") or [])
     changed = [
         CellResult(c.notebook, c.grade_id, 0.0, c.max_score, True, c.cell_type)
         if c.notebook == name and c.grade_id in zeroed

@@ -29,7 +29,7 @@ Kinds
     The last exercise left as the stub, with code that would make its failing tests pass:
     ``get_ipython().set_custom_exc`` (found by the static scan), an AST transformer
     registered through ``getattr`` with computed names (missed by the scan, caught by the
-    run-time completion marker), or a correct answer that sets ``LABCORE_PROFILE`` (scan).
+    run-time integrity probe), or a correct answer that sets ``LABCORE_PROFILE`` (scan).
 ``invalid_json``, ``not_a_notebook``
     A file that is not JSON, and JSON that is not a notebook.
 

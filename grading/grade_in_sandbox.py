@@ -17,9 +17,11 @@ additions:
 - a cell that runs past its timeout is interrupted and scores 0 with status ``timeout``;
   one that ignores the interrupt (stuck in C code) has its kernel killed, and the cells
   after it score 0;
-- the completion marker of :mod:`grading.integrity`: each test cell prints a random marker
-  as its last action; the marker is made here, never written to a file, and removed from the
-  outputs and the source right after the cell ran.
+- test cells scored here, outside the kernel (:mod:`grading.scoring`): from the execute
+  reply and the outputs, with partial credit only as the source declares it; they run
+  without history (not in ``In`` or ``_ih``);
+- an integrity probe (:mod:`grading.probe`) before any student code, and before and after
+  each test cell: what the tests rely on must not change.
 
 Everything it learns goes to ``JOB_DIR/results/`` (never visible to the kernel): the
 notebook as it went into execution, one JSON line per executed cell (so a program killed at
@@ -31,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import signal
 import sys
 import time
@@ -61,18 +62,15 @@ from traitlets import Float, Unicode
 from traitlets.config import Config
 
 from grading import sandbox
-from grading.integrity import (
-    add_completion_marker,
-    cell_label,
-    is_test_cell,
-    strip_completion_marker,
-)
+from grading.integrity import cell_label, is_locked_code, is_test_cell
+from grading.probe import PROBED_MODULES, compare, parse_reply, probe_expression, probed_names
 from grading.sandbox import (
     MemoryWatchdog,
     SandboxLimits,
     kill_children,
     write_kernelspec,
 )
+from grading.scoring import declares_partial_credit, outputs_for_nbgrader, score_test_cell
 
 __all__ = ["NOT_RUN", "SandboxedAutograde", "SandboxedExecute", "main", "not_run_output"]
 
@@ -140,7 +138,7 @@ def _limit_event(outputs, label: str, limits: dict) -> str | None:
 
 
 class SandboxedExecute(Execute):
-    """nbgrader's ``Execute`` with a time budget, crash handling and completion markers."""
+    """nbgrader's ``Execute`` with a time budget, crash handling, own scoring and probes."""
 
     results_dir = Unicode("", help="Folder for the per-cell record").tag(config=True)
     deadline = Float(0.0, help="time.monotonic() at which the submission's time is up").tag(
@@ -171,6 +169,14 @@ class SandboxedExecute(Execute):
         self._notebook = resources["nbgrader"]["notebook"]
         self._stopped: str | None = None
         self._exit_requested = False
+        self._reply_ok = True
+        locked = [c.source for c in nb.cells if c.cell_type == "code" and is_locked_code(c)]
+        self._probed = probed_names(locked)
+        self._reference: dict | None = None
+        self._unchecked: list[str] = []  # student cells run since the last probe
+        self._tampered = False
+        ignore = self.config.get("IgnorePattern", {})
+        self._ignore_pattern = ignore.get("pattern", "") if ignore.get("enabled") else ""
         (results / "input").mkdir(parents=True, exist_ok=True)
         (results / "progress").mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, results / "input" / f"{self._notebook}.ipynb")
@@ -202,6 +208,8 @@ class SandboxedExecute(Execute):
             pass
         if code is None:
             return "the kernel stopped responding"
+        if code > 128:  # bwrap exits with 128 + the signal that killed the kernel
+            code = 128 - code
         if code < 0:
             try:
                 return f"killed by signal {signal.Signals(-code).name}"
@@ -222,9 +230,62 @@ class SandboxedExecute(Execute):
             ``cell``, ``cell_index`` and ``execute_reply`` from nbclient.
         """
         super().on_cell_executed(**kwargs)
+        self._reply_ok = kwargs["execute_reply"].get("content", {}).get("status") == "ok"
         payload = kwargs["execute_reply"].get("content", {}).get("payload", []) or []
         if any(item.get("source") == "ask_exit" for item in payload):
             self._exit_requested = True
+
+    def _probe(self) -> dict | None:
+        """Fingerprint what the tests rely on, in the kernel (see :mod:`grading.probe`)."""
+        first = self._reference is None
+        roots = {name.split(".")[0] for name in self._probed}
+        modules = [m for m in PROBED_MODULES if m.split(".")[0] in roots]
+        expression = probe_expression(self._probed, modules, load=first)
+        remaining = self.deadline - time.monotonic() if self.deadline else math.inf
+        # the first probe imports what the tests use (Keras, say): give it time
+        saved, self.timeout = self.timeout, max(1, math.ceil(min(remaining, 300 if first else 60)))
+        try:
+            msg_id = self.kc.execute(
+                "", silent=True, store_history=False, user_expressions={"probe": expression}
+            )
+            reply = self.wait_for_reply(msg_id)
+        except (CellTimeoutError, DeadKernelError, TimeoutError):
+            reply = None
+        finally:
+            self.timeout = saved
+        return parse_reply(reply) if reply else None
+
+    def _check_integrity(self, label: str, when: str) -> str | None:
+        """Probe, compare with the reference, and say what changed (``None``: nothing)."""
+        current = self._probe()
+        if self._reference is None:
+            self._reference = current  # when it failed, the next check takes it
+            return None
+        changed = compare(self._reference, current)
+        suspects = ", ".join(self._unchecked) or "the test cell itself"
+        self._unchecked = []
+        if not changed:
+            return None
+        shown = ", ".join(changed[:6]) + (
+            f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+        )
+        return (
+            f"tampering: {shown} changed {when} test cell {label} (changed in {suspects}); "
+            "this test and the tests after it score 0, needs instructor review"
+        )
+
+    def _score(self, cell, label: str) -> list[str]:
+        """Score a test cell outside the kernel and show nbgrader that score."""
+        points = float(cell.metadata.get("nbgrader", {}).get("points", 0) or 0)
+        result = score_test_cell(
+            cell.outputs,
+            points,
+            reply_ok=self._reply_ok,
+            partial_credit=declares_partial_credit(cell.source),
+            ignore_pattern=self._ignore_pattern,
+        )
+        cell.outputs = outputs_for_nbgrader(cell.outputs, result)
+        return [f"scoring: test cell {label}: {note}" for note in result.notes]
 
     # ------------------------------------------------------------------ cells
 
@@ -261,13 +322,24 @@ class SandboxedExecute(Execute):
 
         budget_limited = remaining < self.cell_timeout
         self.timeout = max(1, math.ceil(min(self.cell_timeout, remaining)))
-        marker = f"cnnlab-done-{secrets.token_hex(16)}" if is_test_cell(cell) else None
+        test = is_test_cell(cell)
+        tampering = None
+        if test and (self._reference is None or self._unchecked):
+            tampering = self._check_integrity(label, "before")
+        elif not test and self._reference is None and not is_locked_code(cell):
+            self._check_integrity(label, "before")  # the reference, before student code
+        if not test and not is_locked_code(cell):
+            self._unchecked.append(f"cell {label}")
+        self._reply_ok = True
         original = cell.source
-        if marker:
-            cell.source = add_completion_marker(original, marker)
         event = None
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            if test:  # hidden tests stay out of the kernel's history (In, _ih)
+                self._check_assign_resources(resources)
+                cell = self.execute_cell(cell, index, store_history=False)
+                resources = self.resources
+            else:
+                cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             if _watchdog is not None and _watchdog.exceeded.is_set():
                 detail = f"the kernel used more than {self.memory_limit_mb:.0f} MB and was stopped"
@@ -299,9 +371,12 @@ class SandboxedExecute(Execute):
             self._stopped = event = (
                 f"crashed: the kernel was shut down by exit() or quit() in cell {label}"
             )
-        completed = None
-        if marker:
-            cell.outputs, completed = strip_completion_marker(cell.outputs, marker)
+        notes = []
+        if test and self._stopped is None and tampering is None:
+            tampering = self._check_integrity(label, "while running")
+        if test:
+            self._reply_ok = self._reply_ok and event is None
+            notes = self._score(cell, label)
         timed_out = any(
             o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
             for o in cell.outputs
@@ -326,7 +401,9 @@ class SandboxedExecute(Execute):
             )
         if event is None:
             event = _limit_event(cell.outputs, label, json.loads(self.limits_json))
-        self._record(index, cell, ran=True, completed=completed, event=event)
+        if tampering and not self._tampered:
+            self._tampered = True
+        self._record(index, cell, ran=True, event=event, tampering=tampering, notes=notes)
         return cell, resources
 
 

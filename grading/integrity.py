@@ -29,25 +29,24 @@ Runs before nbgrader sees a submission, in three parts.
    (``exit()``, ``sys.exit``, ``os._exit``, ``raise SystemExit``) are findings of their own
    kind, ``"exit"``: recorded, but graded by their effect (a dead kernel scores 0 from there).
 
-3. A run-time proof that every test cell ran to its last line
-   (:func:`add_completion_marker`, :func:`strip_completion_marker`)
-   Just before a test cell runs, the grading program appends a statement printing a random
-   marker that exists only in the grader's memory (one per cell and run; not in any file the
-   student's code can read), and takes it out of the outputs and the source afterwards. A
-   test cell that nbgrader would score but whose output lacks its marker did not finish:
-   something swallowed its failure or rewrote it. It scores 0.
+3. At run time, checks from outside the kernel (:mod:`grading.grade_in_sandbox`):
+   each test cell is scored from the kernel's execute reply and its outputs
+   (:mod:`grading.scoring`), and before and after each test cell an integrity probe
+   compares what the tests rely on with its state before any student code ran
+   (:mod:`grading.probe`).
 
 Tamper policy
 -------------
-A static finding of kind ``"tampering"`` in student cell X, or a test cell that reported
-success without its marker, makes every autograded test cell after X (respectively that test
-cell) score 0 and marks those grades for manual review in nbgrader (formgrader shows them;
-the submission's notebook is flagged). The reason reads ``"tampering: <what> in cell X
-(line N); tests after it score 0, needs instructor review"``. Tests before X keep their
+A static finding of kind ``"tampering"`` in student cell X, or an integrity probe that found
+a change before or during test cell T, makes every autograded test cell after X
+(respectively T and every test after it) score 0 and marks those grades for manual review in
+nbgrader (formgrader shows them; the submission's notebook is flagged). The reason reads
+``"tampering: <what> in cell X (line N); tests after it score 0, needs instructor
+review"``. Tests before X keep their
 points: cells run in order, so code in X cannot have affected them. A false alarm costs an
 instructor a look, never a silent wrong grade. The scan raises the bar; it does not prove
 good faith: code that builds its attack from strings at run time can escape it, which is
-what the run-time marker is for, and what both miss is up to the instructor's review.
+what the run-time probe is for, and what both miss is up to the instructor's review.
 """
 
 from __future__ import annotations
@@ -69,9 +68,9 @@ from grading.errors import InvalidNotebook
 __all__ = [
     "Finding",
     "InvalidNotebook",
-    "add_completion_marker",
     "cell_label",
     "grade_id",
+    "is_locked_code",
     "is_solution_cell",
     "is_test_cell",
     "is_tracked_cell",
@@ -79,7 +78,6 @@ __all__ = [
     "restore",
     "scan_notebook",
     "scan_source",
-    "strip_completion_marker",
 ]
 
 
@@ -140,6 +138,22 @@ def is_solution_cell(cell) -> bool:
         ``True`` for solution cells.
     """
     return bool(_nbgrader(cell).get("solution"))
+
+
+def is_locked_code(cell) -> bool:
+    """Whether a code cell comes from the source as it is (setup and test cells).
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        A notebook cell.
+
+    Returns
+    -------
+    bool
+        ``True`` for tracked code cells that are not solution cells.
+    """
+    return cell.get("cell_type") == "code" and is_tracked_cell(cell) and not is_solution_cell(cell)
 
 
 def is_test_cell(cell) -> bool:
@@ -429,6 +443,7 @@ HOOK_ATTRIBUTES = {
     "__globals__": "__globals__ (rewrites a function's globals)",
     "__defaults__": "__defaults__ (rewrites a function's defaults)",
     "__kwdefaults__": "__kwdefaults__ (rewrites a function's defaults)",
+    "__subclasses__": "__subclasses__ (reaches every class of the interpreter)",
 }
 #: IPython events a student cell must not hook into.
 EVENT_NAMES = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell", "shell_initialized")
@@ -480,6 +495,8 @@ DANGEROUS_MAGICS = {
     "load": "%load (loads code from a file)",
     "alias_magic": "%alias_magic",
 }
+#: ``%config`` targets that only change how figures look.
+SAFE_CONFIG = ("InlineBackend.",)
 #: Magics whose argument or body is Python code (scanned too).
 CODE_MAGICS = {"time", "timeit", "prun", "capture", "debug"}
 _EXIT_CALLS = {
@@ -566,9 +583,15 @@ def _dotted(node: ast.AST) -> str | None:
 class _Scanner(ast.NodeVisitor):
     """Walks one cell's code; ``aliases`` maps names bound by imports to what they are."""
 
-    def __init__(self, aliases: dict[str, str], protected_names: dict[str, str]):
+    def __init__(
+        self,
+        aliases: dict[str, str],
+        protected_names: dict[str, str],
+        guarded_builtins: set[str] | frozenset[str] = frozenset(PROTECTED_BUILTINS),
+    ):
         self.aliases = aliases
         self.protected_names = protected_names
+        self.guarded_builtins = guarded_builtins
         self.found: list[tuple[int, str, str]] = []
         self.depth = 0  # > 0 inside a function or class body, where names are local
 
@@ -599,7 +622,7 @@ class _Scanner(ast.NodeVisitor):
     def _bind(self, name: str, node, origin: str | None = None):
         if self.depth and origin is None:
             return  # a local name shadows nothing the tests see
-        if name in PROTECTED_BUILTINS:
+        if name in self.guarded_builtins:
             self._add(node, "tampering", f"rebinds the builtin {name}")
         elif name in self.protected_names and origin != self.protected_names[name]:
             self._add(node, "tampering", f"rebinds {name}, which the setup cells define")
@@ -632,10 +655,26 @@ class _Scanner(ast.NodeVisitor):
 
     def _check_subscript_store(self, target: ast.Subscript, node):
         resolved = self._resolve(target.value) or _dotted(target.value) or ""
+        namespace = self._namespace_of(target.value)
         if resolved in ("os.environ",):
             self._check_environment_key(target.slice, node)
         elif resolved.startswith("sys.") or resolved == "__builtins__":
             self._add(node, "tampering", f"changes {resolved}")
+        elif namespace is not None:
+            self._add(node, "tampering", f"writes into the namespace of {namespace}")
+
+    def _namespace_of(self, node) -> str | None:
+        """The module a ``vars(m)`` or ``m.__dict__`` expression exposes, or ``None``."""
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "vars"
+            and node.args
+        ):
+            return self._resolve(node.args[0]) or ("an object" if node.args else None)
+        if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+            return self._resolve(node.value) or "an object"
+        return None
 
     def _check_environment_key(self, key, node):
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
@@ -694,7 +733,7 @@ class _Scanner(ast.NodeVisitor):
                 self._check_subscript_store(target, node)
             elif isinstance(target, ast.Attribute):
                 self._check_attribute_store(target, node)
-            elif isinstance(target, ast.Name) and target.id in PROTECTED_BUILTINS:
+            elif isinstance(target, ast.Name) and target.id in self.guarded_builtins:
                 self._add(node, "tampering", f"deletes the builtin {target.id}")
         self.generic_visit(node)
 
@@ -730,7 +769,7 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Global(self, node):
         for name in node.names:
-            if name in PROTECTED_BUILTINS or name in self.protected_names:
+            if name in self.guarded_builtins or name in self.protected_names:
                 self._add(node, "tampering", f"declares global {name}")
         self.generic_visit(node)
 
@@ -791,6 +830,20 @@ class _Scanner(ast.NodeVisitor):
             and node.args[1].value in HOOK_ATTRIBUTES
         ):
             self._add(node, "tampering", HOOK_ATTRIBUTES[node.args[1].value])
+        elif (
+            isinstance(func, ast.Name)
+            and func.id in ("setattr", "delattr", "getattr")
+            and any(isinstance(arg, ast.Starred) for arg in node.args)
+        ):
+            self._add(node, "tampering", f"{func.id}() with computed arguments")
+        elif (
+            isinstance(func, ast.Name)
+            and func.id == "getattr"
+            and len(node.args) > 1
+            and not isinstance(node.args[1], ast.Constant)
+            and (self._is_shell(node.args[0]) or (self._resolve(node.args[0]) or "") == "sys")
+        ):
+            self._add(node, "tampering", "getattr() with a computed name on the shell or sys")
         elif isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
             target = node.args[0]
             resolved = self._resolve(target)
@@ -840,8 +893,12 @@ class _Scanner(ast.NodeVisitor):
                 if len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
                 else ""
             )
-            if name in DANGEROUS_MAGICS:
+            if name == "config" and str(text).strip().startswith(SAFE_CONFIG):
+                pass  # how figures look: nothing a test depends on
+            elif name in DANGEROUS_MAGICS:
                 self._add(node, "tampering", DANGEROUS_MAGICS[name])
+            elif not (node.args and isinstance(node.args[0], ast.Constant)):
+                self._add(node, "tampering", f"get_ipython().{method}() with a computed name")
             elif name == "load_ext" and str(text).strip() not in ("autoreload",):
                 self._add(node, "tampering", f"%load_ext {text} (runs an extension's code)")
             elif name in ("env", "set_env"):
@@ -869,7 +926,12 @@ def _parse(source: str) -> ast.Module:
         return ast.parse(source)
 
 
-def _scan_code(code: str, aliases: dict, protected_names: dict) -> list[tuple[int, str, str]]:
+def _scan_code(
+    code: str,
+    aliases: dict,
+    protected_names: dict,
+    guarded_builtins: set[str] | frozenset[str] = frozenset(PROTECTED_BUILTINS),
+) -> list[tuple[int, str, str]]:
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
@@ -877,7 +939,7 @@ def _scan_code(code: str, aliases: dict, protected_names: dict) -> list[tuple[in
         tree = _parse(python)
     except (SyntaxError, ValueError):  # does not run at all, so it cannot tamper
         return []
-    scanner = _Scanner(aliases, protected_names)
+    scanner = _Scanner(aliases, protected_names, guarded_builtins)
     scanner.visit(tree)
     return scanner.found
 
@@ -929,6 +991,24 @@ def _setup_bindings(source: str) -> dict[str, str]:
     return bound
 
 
+#: Builtins no student code may rebind, whether or not a test uses them.
+ALWAYS_GUARDED = frozenset({"__builtins__", "__import__", "__build_class__", "get_ipython"})
+
+
+def _names_used(sources) -> set[str]:
+    """Every name the given cells read."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    used = set()
+    for source in sources:
+        try:
+            tree = _parse(TransformerManager().transform_cell(source))
+        except (SyntaxError, ValueError):
+            continue
+        used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return used
+
+
 def scan_notebook(notebook) -> list[Finding]:
     """Scan every cell the student wrote, in order, sharing what imports bind.
 
@@ -945,6 +1025,9 @@ def scan_notebook(notebook) -> list[Finding]:
     aliases: dict[str, str] = {}
     protected: dict[str, str] = {}
     findings = []
+    # a builtin's name used as a variable matters only where a test or setup cell uses it
+    used = _names_used(c.source for c in notebook.cells if is_locked_code(c))
+    guarded = (PROTECTED_BUILTINS & used) | ALWAYS_GUARDED
     for index, cell in enumerate(notebook.cells):
         if cell.get("cell_type") != "code":
             continue
@@ -954,100 +1037,6 @@ def scan_notebook(notebook) -> list[Finding]:
             protected.update(bindings)
             aliases.update({k: v for k, v in bindings.items() if not v.startswith("<setup>")})
             continue
-        for line, kind, what in _scan_code(cell.source, aliases, protected):
+        for line, kind, what in _scan_code(cell.source, aliases, protected, guarded):
             findings.append(Finding(kind, what, index, cell_label(cell, index), line))
     return findings
-
-
-# --------------------------------------------------------------------------- completion marker
-
-_VALUE_NAME = "__cnnlab_value__"
-
-
-def add_completion_marker(source: str, marker: str) -> str:
-    """Append a statement printing ``marker`` as the cell's last action.
-
-    If the cell ends with an expression (nbgrader reads a number displayed by a test cell
-    as partial credit), the expression's value is kept and displayed after the marker is
-    printed, so the cell shows exactly what it showed before. Line numbers of the original
-    lines do not change.
-
-    Parameters
-    ----------
-    source : str
-        The test cell's source.
-    marker : str
-        The random text to print.
-
-    Returns
-    -------
-    str
-        The source to execute.
-    """
-    printing = f"print({marker!r})"
-    try:
-        tree = _parse(source)
-    except SyntaxError:  # IPython syntax: work on the Python IPython turns it into
-        from IPython.core.inputtransformer2 import TransformerManager
-
-        source = TransformerManager().transform_cell(source)
-        try:
-            tree = _parse(source)
-        except SyntaxError:  # fails before running anyway
-            return f"{source.rstrip()}\n{printing}\n"
-    last = tree.body[-1] if tree.body else None
-    if not isinstance(last, ast.Expr):
-        return f"{source.rstrip()}\n{printing}\n"
-    lines = source.splitlines()
-    before = lines[: last.lineno - 1]
-    shares_line = len(tree.body) > 1 and tree.body[-2].end_lineno >= last.lineno
-    expression = lines[last.lineno - 1 : last.end_lineno]
-    candidate = "\n".join(
-        [*before, f"{_VALUE_NAME} = ({expression[0]}", *expression[1:], ")", printing, _VALUE_NAME]
-    )
-    if not shares_line and last.col_offset == 0:
-        try:
-            _parse(candidate)
-            return candidate + "\n"
-        except SyntaxError:
-            pass
-    # fall back to an exact rewrite of the syntax tree (loses comments, keeps meaning)
-    tree.body[-1] = ast.Assign(
-        targets=[ast.Name(_VALUE_NAME, ast.Store())], value=last.value, lineno=last.lineno
-    )
-    tree.body += [_parse(printing).body[0], _parse(_VALUE_NAME).body[0]]
-    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
-
-
-def strip_completion_marker(outputs: list, marker: str) -> tuple[list, bool]:
-    """Remove the marker from a cell's outputs and say whether it was there.
-
-    Parameters
-    ----------
-    outputs : list
-        The cell's outputs (nbformat output dicts).
-    marker : str
-        The marker :func:`add_completion_marker` printed.
-
-    Returns
-    -------
-    outputs : list
-        The outputs without the marker's line (an output left empty is dropped).
-    found : bool
-        Whether the marker was printed to standard output.
-    """
-    found = False
-    kept = []
-    for output in outputs:
-        if output.get("output_type") == "stream" and output.get("name") == "stdout":
-            text = output.get("text", "")
-            text = "".join(text) if isinstance(text, list) else text
-            if marker in text:
-                found = True
-                text = text.replace(marker + "\n", "").replace(marker, "")
-                if not text:
-                    continue
-                output = copy.copy(output)
-                output["text"] = text
-        kept.append(output)
-    return kept, found

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import copy
-import io
 import shutil
-from contextlib import redirect_stdout
 
 import nbformat
 import pytest
@@ -16,14 +13,12 @@ from grading.demo import solution_source, wrong_source
 from grading.integrity import (
     Finding,
     InvalidNotebook,
-    add_completion_marker,
     grade_id,
     is_test_cell,
     read_notebook,
     restore,
     scan_notebook,
     scan_source,
-    strip_completion_marker,
 )
 from grading.paths import CoursePaths
 from grading.template import build_template
@@ -320,62 +315,6 @@ def test_scan_notebook_protects_names_the_setup_imports(release, template):
 
 
 # --------------------------------------------------------------------------- the marker
-
-
-def _run(source: str):
-    """Execute like IPython does: every statement, then show the last one's value."""
-    tree = ast.parse(source)
-    namespace: dict = {}
-    last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    body = tree.body[:-1] if last else tree.body
-    output = io.StringIO()
-    with redirect_stdout(output):
-        exec(compile(ast.Module(body=body, type_ignores=[]), "<cell>", "exec"), namespace)
-        value = (
-            eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace) if last else None
-        )
-    return output.getvalue(), value
-
-
-@pytest.mark.parametrize(
-    ("source", "value"),
-    [
-        ("x = 2\nassert x == 2", None),
-        ("checks = [True, False]\n3.0 * sum(checks) / len(checks)", 1.5),
-        ("x = 4\n(x +\n 1)  # a comment", 5),
-        ("a = 1; a + 1", 2),
-        ("if True:\n    y = 3\ny", 3),
-        ("", None),
-    ],
-)
-def test_marker_is_printed_last_and_the_value_shown_is_unchanged(source, value):
-    marked = add_completion_marker(source, "MARK-123")
-    printed, shown = _run(marked)
-    assert printed.endswith("MARK-123\n")
-    assert shown == value
-    if ";" not in source:  # every original line keeps its number (tracebacks stay right)
-        marked_lines = marked.splitlines()
-        for number, line in enumerate(source.splitlines()):
-            assert marked_lines[number].endswith(line)
-
-
-def test_marker_is_not_printed_when_the_cell_fails():
-    printed = io.StringIO()
-    with redirect_stdout(printed), pytest.raises(AssertionError):
-        exec(add_completion_marker("assert 1 == 2\n", "MARK-9"), {})
-    assert "MARK-9" not in printed.getvalue()
-
-
-def test_strip_completion_marker_removes_only_the_marker():
-    outputs = [
-        nbformat.v4.new_output("stream", name="stdout", text="checks passed\nM-1\n"),
-        nbformat.v4.new_output("stream", name="stdout", text="M-1\n"),
-        nbformat.v4.new_output("execute_result", data={"text/plain": "3.0"}, execution_count=1),
-    ]
-    kept, found = strip_completion_marker(outputs, "M-1")
-    assert found
-    assert [o.get("text") for o in kept] == ["checks passed\n", None]
-    assert strip_completion_marker(kept, "M-1") == (kept, False)
 
 
 def test_test_cells_are_the_graded_code_cells(reference):

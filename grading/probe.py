@@ -1,0 +1,251 @@
+"""The integrity probe: what the tests rely on, fingerprinted in the kernel, compared outside.
+
+Before any student code runs, and before every test cell, the grading program asks the
+kernel (a silent request, not in the history) for a fingerprint of everything a test's
+verdict depends on:
+
+- the functions and classes the notebook's setup and test cells use (``np.allclose``,
+  ``keras.layers.Conv2D``, ...), every public function of ``numpy.testing``,
+  ``labcore.checks`` and ``labcore.theory``, and ``np.allclose``, ``np.isclose``,
+  ``np.array_equal`` always;
+- the builtins the tests use, and the exception classes;
+- ``sys.displayhook``, ``sys.excepthook``, ``sys.gettrace()``, ``sys.getprofile()``;
+- IPython's custom exception handler, input and AST transformers, event callbacks,
+  display hook and formatter.
+
+A fingerprint is an object's identity and, for a function, its code. The comparison
+happens in the grader, against the first answer, so the kernel never holds the reference.
+A difference is tampering, named by what changed and in which cells it can have happened.
+What code in the kernel can still do is in ``docs/sandbox.md`` ("Threat model").
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+
+__all__ = ["PROBED_MODULES", "compare", "probe_expression", "probed_names"]
+
+#: Modules whose every public function is fingerprinted (when the notebook imports them).
+PROBED_MODULES = ("numpy.testing", "labcore.checks", "labcore.theory")
+#: Always fingerprinted, whatever the tests use.
+ALWAYS = ("numpy.allclose", "numpy.isclose", "numpy.array_equal")
+#: Roots of the dotted names worth fingerprinting (what tests import).
+_ROOTS = ("numpy", "labcore", "keras", "scipy", "pandas", "math")
+
+# The probe, run in the kernel by ``exec`` in a namespace of its own. It uses builtins only
+# through the ``builtins`` module it imports first, and reads modules from sys.modules.
+_PROBE_CODE = r"""
+import builtins as _b
+import sys as _sys
+_json = _b.__import__("json")
+_importlib = _b.__import__("importlib")
+
+def _fp(obj):
+    obj = _b.getattr(obj, "__func__", obj)
+    code = _b.getattr(obj, "__code__", None)
+    digest = _b.hash(code.co_code) if code is not None else ""
+    return f"{_b.type(obj).__name__}:{_b.id(obj)}:{digest}"
+
+def _resolve(name, load):
+    parts = name.split(".")
+    for cut in _b.range(_b.len(parts), 0, -1):
+        module = _sys.modules.get(".".join(parts[:cut]))
+        if module is None and load:
+            try:
+                module = _importlib.import_module(".".join(parts[:cut]))
+            except BaseException:
+                module = None
+        if module is not None:
+            obj = module
+            for part in parts[cut:]:
+                obj = _b.getattr(obj, part)
+            return obj
+    raise LookupError(name)
+
+out = {}
+for name in NAMES:
+    try:
+        out[name] = _fp(_resolve(name, LOAD)) if not name.startswith("builtins.") else _fp(
+            _b.getattr(_b, name.split(".", 1)[1]))
+    except BaseException:
+        out[name] = "absent"
+for module_name in MODULES:
+    try:
+        module = _resolve(module_name, LOAD)
+    except BaseException:
+        continue
+    for attr in _b.sorted(_b.dir(module)):
+        if not attr.startswith("_"):
+            value = _b.getattr(module, attr, None)
+            if _b.callable(value):
+                out[module_name + "." + attr] = _fp(value)
+out["sys.displayhook"] = _fp(_sys.displayhook)
+out["sys.excepthook"] = _fp(_sys.excepthook)
+out["sys.gettrace()"] = _fp(_sys.gettrace())
+out["sys.getprofile()"] = _fp(_sys.getprofile())
+_ip = _sys.modules["IPython"].get_ipython()
+out["IPython custom exception handler"] = _b.repr(_ip.custom_exceptions) + _fp(_ip.CustomTB)
+out["IPython showtraceback"] = _fp(_ip.__dict__.get("showtraceback", _b.type(_ip).showtraceback))
+out["IPython input transformers"] = [_fp(t) for t in (
+    *_ip.input_transformers_cleanup, *_ip.input_transformers_post,
+    *_ip.input_transformer_manager.cleanup_transforms,
+    *_ip.input_transformer_manager.line_transforms,
+    *_ip.input_transformer_manager.token_transformers)]
+out["IPython AST transformers"] = [_fp(t) for t in _ip.ast_transformers]
+_env = (_sys.prefix, _sys.base_prefix)
+def _foreign(callback):
+    code = _b.getattr(_b.getattr(callback, "__func__", callback), "__code__", None)
+    return code is None or not code.co_filename.startswith(_env)
+# callbacks from the read-only environment (%matplotlib inline's) are not the student's
+out["IPython event callbacks"] = {
+    event: [_fp(c) for c in callbacks if _foreign(c)]
+    for event, callbacks in _ip.events.callbacks.items()}
+out["IPython display hook"] = _fp(_ip.displayhook) + _fp(_b.type(_ip.displayhook).__call__)
+out["IPython display formatter"] = _fp(_ip.display_formatter) + _fp(
+    _b.type(_ip.display_formatter).format)
+out["IPython run_cell"] = _fp(_ip.__dict__.get("run_cell", _b.type(_ip).run_cell))
+RESULT = _json.dumps(out, sort_keys=True)
+"""
+
+
+def _dotted(node) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def probed_names(sources: list[str]) -> list[str]:
+    """The dotted names the probe fingerprints for a notebook's setup and test cells.
+
+    Parameters
+    ----------
+    sources : list of str
+        The sources of the cells the student cannot change (setup and tests), in order.
+
+    Returns
+    -------
+    list of str
+        Module-qualified names (``numpy.testing.assert_allclose``, ``builtins.len``),
+        sorted, :data:`ALWAYS` included.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    aliases: dict[str, str] = {}
+    names = set(ALWAYS)
+    builtin_names = set(vars(builtins))
+    trees = []
+    for source in sources:
+        try:
+            trees.append(ast.parse(TransformerManager().transform_cell(source)))
+        except (SyntaxError, ValueError):
+            continue
+    for tree in trees:  # imports first: a test may use a name a later setup cell imports
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        aliases[alias.asname] = alias.name
+                    else:
+                        root = alias.name.split(".")[0]
+                        aliases[root] = root
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute | ast.Name) and isinstance(
+                getattr(node, "ctx", None), ast.Load
+            ):
+                dotted = _dotted(node)
+                if dotted is None:
+                    continue
+                root, _, rest = dotted.partition(".")
+                if root in aliases:
+                    full = aliases[root] + ("." + rest if rest else "")
+                    if full.split(".")[0] in _ROOTS:
+                        names.add(full)
+                elif isinstance(node, ast.Name) and root in builtin_names:
+                    names.add(f"builtins.{root}")
+    # a name such as np.random.default_rng(...).normal: keep only the chain up to calls
+    return sorted(names)
+
+
+def probe_expression(names: list[str], modules: list[str], *, load: bool) -> str:
+    """The user expression that runs the probe in the kernel and returns its JSON.
+
+    Parameters
+    ----------
+    names : list of str
+        From :func:`probed_names`.
+    modules : list of str
+        Modules whose public functions are all fingerprinted (:data:`PROBED_MODULES`).
+    load : bool
+        Import the modules the names live in (the first probe, before student code runs,
+        so that no student code can patch a module before it is first fingerprinted).
+
+    Returns
+    -------
+    str
+        A Python expression (for ``user_expressions``).
+    """
+    code = _PROBE_CODE.replace("NAMES", repr(list(names)), 1)
+    code = code.replace("MODULES", repr(list(modules)), 1).replace("LOAD", repr(load), 2)
+    return f"(lambda ns: (exec({code!r}, ns), ns['RESULT'])[1])({{}})"
+
+
+def parse_reply(reply: dict) -> dict | None:
+    """The fingerprints from the probe's execute reply, or ``None`` when it failed.
+
+    Parameters
+    ----------
+    reply : dict
+        The execute reply message.
+
+    Returns
+    -------
+    dict or None
+        Name to fingerprint.
+    """
+    content = reply.get("content", {})
+    if content.get("status") != "ok":
+        return None
+    value = content.get("user_expressions", {}).get("probe", {})
+    if value.get("status") != "ok":
+        return None
+    try:
+        return json.loads(ast.literal_eval(value["data"]["text/plain"]))
+    except (KeyError, ValueError, SyntaxError):
+        return None
+
+
+def compare(reference: dict, current: dict | None) -> list[str]:
+    """What changed since the reference fingerprints were taken.
+
+    Parameters
+    ----------
+    reference : dict
+        The first probe's answer.
+    current : dict or None
+        This probe's answer (``None``: the probe itself failed).
+
+    Returns
+    -------
+    list of str
+        The names whose fingerprint differs (empty when nothing changed).
+    """
+    if current is None:
+        return ["the integrity probe (it did not answer)"]
+    changed = []
+    for name, value in reference.items():
+        if value == "absent":
+            continue  # not there before student code ran: nothing to compare
+        if current.get(name) != value:
+            changed.append(name)
+    return sorted(changed)
