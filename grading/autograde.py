@@ -81,8 +81,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading.cli import add_assignments_argument, add_gradebook_option
 from grading.errors import AutogradeError
+from grading.options import add_autograde_arguments as add_arguments
 from grading.paths import CoursePaths, course_paths
 from grading.sandbox import KILL_GRACE_S, SandboxLimits
 from grading.template import AssignmentTemplate
@@ -1194,49 +1194,6 @@ def autograde(
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab autograde``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
-    add_assignments_argument(parser, "all with submissions")
-    parser.add_argument(
-        "--jobs", "-j", type=int, default=None, help="submissions at once (one per core)"
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="grade again what is graded already (same content)"
-    )
-    parser.add_argument(
-        "--student", action="append", metavar="ID", help="only this student (repeatable)"
-    )
-    add_gradebook_option(parser)
-    parser.add_argument(
-        "--cell-timeout", type=float, metavar="S", help="seconds per cell (c.Execute.timeout)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, metavar="S", help="seconds per submission (wall clock)"
-    )
-    parser.add_argument("--memory-limit", type=int, metavar="MB", help="memory per kernel")
-    parser.add_argument(
-        "--profile", choices=("smoke", "grade", "full"), help="labcore profile (grade)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    parser.add_argument(
-        "--unsafe-no-sandbox",
-        action="store_true",
-        help="grade without the bubblewrap sandbox (development only; recorded in every result)",
-    )
-    parser.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="grade on a Dask cluster: tcp://HOST:PORT or a scheduler file (pip install "
-        "-e '.[cluster]'; see README)",
-    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -7,7 +7,12 @@ cell and the notebook's outputs. Left alone it shows the hidden tests: autogradi
 every test cell from the gradebook, hidden part included, and a failing hidden ``assert``
 prints its own source line in the traceback.
 
-This module composes nbgrader's feedback step with two more preprocessors:
+This module composes nbgrader's feedback step with more preprocessors:
+
+- :class:`grading.feedback_policy.FeedbackPolicy` keeps nothing that student code computed
+  while it was graded: a failed test shows its error type (and its message when that is
+  one of the test's own strings), other outputs of the grading run are not shown; and
+  nbconvert's ``SanitizeHTML`` removes active HTML;
 
 - :class:`HideHiddenTests` (an nbgrader ``ClearHiddenTests``) removes the hidden-test
   regions from the cell sources, and first replaces every output line (tracebacks, printed
@@ -16,35 +21,63 @@ This module composes nbgrader's feedback step with two more preprocessors:
 - nbgrader's ``ClearMarkScheme`` removes mark schemes.
 
 The student still sees the cell's score, that the test failed, and the error type and
-message (``AssertionError: ...``).
+message (``AssertionError: ...``). A run of removed lines shows as one
+``[hidden test line removed]``, bracket-only lines of a removed statement (``)``, ``]``)
+included, and lines the grader added to a test cell (a completion marker a traceback may
+quote) are left out. nbgrader's list of graded cells names each test cell after the exercise
+it tests ("Tests of mnist_build_model") instead of "Test cell".
 """
 
 from __future__ import annotations
 
+import re
+from html import escape, unescape
 from pathlib import Path
 
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool, List, Unicode
 
-from grading.cli import add_assignments_argument, add_gradebook_option
 from grading.nbgrader_driver import (
     NbgraderError,
     existing_gradebook_url,
     load_nbgrader_config,
     run_converter,
 )
+from grading.options import add_feedback_arguments as add_arguments  # noqa: F401 (grading.cli)
 from grading.paths import CoursePaths, course_paths
 from grading.regions import HIDDEN_TEST, secret_lines, strip_ansi
 
-__all__ = ["REMOVED_LINE", "HideHiddenTests", "generate_feedback", "scrub_text"]
+__all__ = [
+    "REMOVED_LINE",
+    "HideHiddenTests",
+    "generate_feedback",
+    "name_test_cells",
+    "names_of_test_cells",
+    "scrub_text",
+]
 
 #: What replaces an output line that showed hidden-test source.
 REMOVED_LINE = "[hidden test line removed]"
 _HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+#: What the grader adds to a test cell to see it finish (grading.integrity), as a traceback
+#: may quote it: never the student's code, so never in feedback.
+_GRADER_MARKER = "cnnlab-done-"
+_GRADER_VALUE = "__cnnlab_value__"
+_GRADER_VALUE_ONLY = re.compile(rf"^\s*(?:-*>\s*)?\d*\s*{_GRADER_VALUE}\s*$")
+#: A traceback source line holding only brackets and punctuation (``      5 )``).
+_SKELETON_LINE = re.compile(r"^\s*(?:-*>\s*)?\d*\s*[()\[\]{},;:.]*[()\[\]{}][()\[\]{},;:.\s]*$")
+
+
+def _grader_line(plain: str) -> str | None:
+    """A traceback line as the student wrote it: ``None`` for a line the grader added
+    (its completion marker), the line without the grader's wrapper otherwise."""
+    if _GRADER_MARKER in plain or _GRADER_VALUE_ONLY.match(plain):
+        return None
+    return plain.replace(f"{_GRADER_VALUE} = (", "") if _GRADER_VALUE in plain else plain
 
 
 def scrub_text(text: str, hidden_lines: list[str]) -> str:
-    """Replace every line that shows hidden-test source.
+    """Replace every line that shows hidden-test source; drop the grader's own lines.
 
     Parameters
     ----------
@@ -56,18 +89,38 @@ def scrub_text(text: str, hidden_lines: list[str]) -> str:
     Returns
     -------
     str
-        ``text`` with each line containing a hidden line or a hidden-test delimiter
-        replaced by :data:`REMOVED_LINE` (line endings kept).
+        ``text`` with each run of lines that contain a hidden line or a hidden-test
+        delimiter replaced by one :data:`REMOVED_LINE` (line endings kept), bracket-only
+        lines of the same statement (``)``, ``]``) included; lines the grader added to a
+        test cell (its completion marker) are left out.
     """
-    scrubbed = []
+    lines, removed = [], []
     for line in text.splitlines(keepends=True):
         plain = strip_ansi(line)
-        if any(marker in plain for marker in _HIDDEN_MARKERS) or any(
-            hidden in plain for hidden in hidden_lines
-        ):
-            ending = line[len(line.rstrip("\r\n")) :]
-            line = REMOVED_LINE + ending
-        scrubbed.append(line)
+        student = _grader_line(plain)
+        if student is None:
+            continue
+        if student != plain:
+            line = student
+        lines.append(line)
+        removed.append(
+            any(marker in plain for marker in _HIDDEN_MARKERS)
+            or any(hidden in plain for hidden in hidden_lines)
+        )
+    skeleton = [bool(_SKELETON_LINE.match(strip_ansi(line))) for line in lines]
+    changed = True
+    while changed:  # a bracket-only line next to a removed line belongs to it
+        changed = False
+        for index, is_skeleton in enumerate(skeleton):
+            neighbours = removed[max(index - 1, 0) : index + 2]
+            if is_skeleton and not removed[index] and any(neighbours):
+                removed[index] = changed = True
+    scrubbed = []
+    for index, line in enumerate(lines):
+        if not removed[index]:
+            scrubbed.append(line)
+        elif index == 0 or not removed[index - 1]:
+            scrubbed.append(REMOVED_LINE + line[len(line.rstrip("\r\n")) :])
     return "".join(scrubbed)
 
 
@@ -149,6 +202,67 @@ class HideHiddenTests(ClearHiddenTests):
             return cell, resources
 
 
+def names_of_test_cells(notebook) -> dict[str, str]:
+    """A name for every test cell: the exercise it tests.
+
+    Parameters
+    ----------
+    notebook : nbformat.NotebookNode
+        An autograded notebook.
+
+    Returns
+    -------
+    dict
+        Test cell ``grade_id`` -> ``"Tests of <exercise>"``, the exercise being the nearest
+        answer cell above it (else the test's id without its ``test_`` prefix).
+    """
+    names, exercise = {}, None
+    for cell in notebook.cells:
+        nbgrader = cell.get("metadata", {}).get("nbgrader") or {}
+        grade_id = nbgrader.get("grade_id")
+        if nbgrader.get("solution") and grade_id:
+            exercise = grade_id
+        elif nbgrader.get("grade") and grade_id and cell.cell_type == "code":
+            names[grade_id] = f"Tests of {exercise or grade_id.removeprefix('test_')}"
+    return names
+
+
+def name_test_cells(html: str, names: dict[str, str]) -> str:
+    """Put each test cell's name in the feedback's list of graded cells.
+
+    nbgrader's feedback template lists every test cell as an anonymous "Test cell".
+
+    Parameters
+    ----------
+    html : str
+        A feedback page.
+    names : dict
+        From :func:`names_of_test_cells`.
+
+    Returns
+    -------
+    str
+        The page with ``<a href="#<grade_id>">Tests of <exercise></a>`` in the list.
+    """
+
+    def named(match: re.Match) -> str:
+        grade_id = unescape(match[1])
+        label = names.get(grade_id)
+        return f'<a href="#{match[1]}">{escape(label)}</a>' if label else match[0]
+
+    return re.sub(r'<a href="#([^"]+)">Test cell</a>', named, html)
+
+
+def _name_test_cells_of(paths: CoursePaths, student: str, assignment: str) -> None:
+    import nbformat
+
+    for page in (paths.feedback / student / assignment).glob("*.html"):
+        notebook = paths.autograded / student / assignment / f"{page.stem}.ipynb"
+        if notebook.is_file():
+            names = names_of_test_cells(nbformat.read(notebook, as_version=4))
+            page.write_text(name_test_cells(page.read_text("utf-8"), names), encoding="utf-8")
+
+
 def _hidden_lines_of(paths: CoursePaths, assignment: str) -> list[str]:
     import nbformat
 
@@ -218,10 +332,13 @@ def generate_feedback(
         message names each failed student and assignment.
     """
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
     from nbgrader.converters import GenerateFeedback
     from nbgrader.preprocessors import ClearMarkScheme, GetGrades
 
+    from grading.feedback_policy import FeedbackPolicy
     from grading.gradebook import open_gradebook
+    from grading.late import add_late_note
 
     paths = paths or course_paths()
     graded = _graded(paths, assignments)
@@ -231,8 +348,10 @@ def generate_feedback(
     config = load_nbgrader_config(paths, url)
     config.GenerateFeedback.preprocessors = [
         GetGrades,
+        FeedbackPolicy,  # nothing student code computed while graded
         HideHiddenTests,
         ClearMarkScheme,
+        SanitizeHTML,  # no script in the student's markdown reaches the page
         CSSHTMLHeaderPreprocessor,
     ]
     config.ClearMarkScheme.enforce_metadata = False
@@ -248,6 +367,8 @@ def generate_feedback(
             except NbgraderError as error:
                 failures.append(str(error))
                 continue
+            _name_test_cells_of(paths, student, assignment)
+            add_late_note(paths, url, student, assignment)  # due dates of cnnlab.toml
             written.extend(sorted((paths.feedback / student / assignment).glob("*.html")))
     if failures:
         raise NbgraderError(
@@ -255,18 +376,6 @@ def generate_feedback(
             f"({len(written)} file(s) written):\n" + "\n".join(failures)
         )
     return written
-
-
-def add_arguments(parser) -> None:
-    """Add ``cnnlab feedback`` arguments.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
-    add_assignments_argument(parser, "all autograded")
-    add_gradebook_option(parser)
 
 
 def main(args) -> int:

@@ -18,7 +18,14 @@ from fixtures.instructor.classroom import (
 )
 
 from grading import cli
-from grading.feedback import REMOVED_LINE, HideHiddenTests, generate_feedback, scrub_text
+from grading.feedback import (
+    REMOVED_LINE,
+    HideHiddenTests,
+    generate_feedback,
+    name_test_cells,
+    names_of_test_cells,
+    scrub_text,
+)
 from grading.gradebook import GradebookError
 from grading.nbgrader_driver import load_nbgrader_config, run_converter
 from grading.regions import HIDDEN_TEST, secret_lines
@@ -106,7 +113,11 @@ def test_a_failed_hidden_test_shows_its_score_and_error_but_not_its_source(grade
     bob = visible_text(graded.feedback / "bob" / "01_fixture" / "fixture.html")
     assert "fixture (Score: 2.0 / 5.0)" in bob
     assert "Grade cell: test_mean_of Score: 0.0 / 3.0" in bob
-    assert "AssertionError" in bob and REMOVED_LINE in bob  # the traceback is there, scrubbed
+    # the failure and its type are there; no traceback of the grading run (feedback_policy)
+    assert "This test failed: AssertionError" in bob and "Traceback" not in bob
+    # the list of graded cells names each test after its exercise; no grader marker shows
+    assert "Tests of mean_of (Score: 0.0 / 3.0)" in bob and "Test cell" not in bob
+    assert "cnnlab-done" not in bob and "__cnnlab_value__" not in bob
     # the student's own code and the visible test are shown (the text extraction works) ...
     assert "ordered = sorted(values)" in bob
     assert "assert mean_of([1, 2, 3]) == 2" in bob
@@ -178,10 +189,48 @@ def test_scrub_text_removes_traceback_lines_with_hidden_source():
     assert scrubbed.splitlines() == [
         "Cell In[5], line 3",
         "\x1b[0;32m      1\x1b[0m \x1b[38;5;28;01massert\x1b[39;00m visible_check()",
-        REMOVED_LINE,
-        REMOVED_LINE,
+        REMOVED_LINE,  # one for the run of removed lines: their number says nothing
     ]
     assert scrub_text("no secrets\n", ["assert secret_check(7) == 49"]) == "no secrets\n"
+
+
+def test_scrub_text_leaves_no_orphan_brackets_and_no_grader_marker():
+    traceback = (
+        "Cell In[7], line 4\n"
+        "      2 assert visible(1) == 1\n"
+        "      3 assert secret_values(\n"
+        "----> 4     [3, 4],\n"
+        "      5 ) == [9, 16]\n"
+        "      6 )\n"
+        "      7 ]\n"
+        "      8 \x1b[38;5;28mprint\x1b[39m(\x1b[38;5;124m'cnnlab-done-0123abcd'\x1b[39m)\n"
+        "      9 __cnnlab_value__ = (score_of(x)\n"
+        "     10 __cnnlab_value__\n"
+    )
+    hidden = ["assert secret_values(", "[3, 4],", ") == [9, 16]"]
+    assert scrub_text(traceback, hidden).splitlines() == [
+        "Cell In[7], line 4",
+        "      2 assert visible(1) == 1",
+        REMOVED_LINE,
+        "      9 score_of(x)",
+    ]
+
+
+def test_test_cells_are_named_after_their_exercise():
+    cells = [
+        nbformat.v4.new_code_cell("", metadata={"nbgrader": {"solution": True, "grade_id": "f"}}),
+        nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": "t1"}}),
+        nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": "t2"}}),
+    ]
+    names = names_of_test_cells(nbformat.v4.new_notebook(cells=cells))
+    assert names == {"t1": "Tests of f", "t2": "Tests of f"}
+    orphan = nbformat.v4.new_notebook(cells=cells[1:])
+    orphan.cells[0].metadata["nbgrader"]["grade_id"] = "test_square"
+    assert names_of_test_cells(orphan) == {"test_square": "Tests of square", "t2": "Tests of t2"}
+    html = '<li><a href="#t1">Test cell</a> (Score: 1.0 / 1.0)</li><a href="#x">Test cell</a>'
+    assert name_test_cells(html, names) == (
+        '<li><a href="#t1">Tests of f</a> (Score: 1.0 / 1.0)</li><a href="#x">Test cell</a>'
+    )
 
 
 def test_hide_hidden_tests_cleans_sources_outputs_and_broken_student_markers():

@@ -88,6 +88,21 @@ ATTACKS = {
         WRONG, "import sys\n\ngetattr(sys, 'set' + 'trace')(lambda *args: None)"
     ),
 }
+EXFILTRATE = (
+    "import base64\nimport codecs\nimport linecache\nimport sys\n\n"
+    "from IPython.display import HTML, display\n\n\n"
+    "def leak():\n"
+    "    frame = sys._getframe(2)  # the test cell that called the answer\n"
+    "    text = ''.join(linecache.getlines(frame.f_code.co_filename))\n"
+    "    print('EXFIL' + '-OUT', codecs.encode(text, 'rot13'))\n"
+    "    print('EXFIL' + '-OUT', base64.b64encode(text.encode()).decode())\n"
+    "    raise ValueError(codecs.encode(text, 'rot13'))\n\n\n"
+    "display(HTML(\"<script>alert('pwned')</script>\"))\n"
+    "print('EXFIL' + '-OUT', codecs.encode('\\n'.join(In), 'rot13'))"
+)
+ATTACKS["exfiltrate_into_feedback"] = Variant(
+    {name: f"def {name}(*args):\n    return leak()" for name in WRONG}, EXFILTRATE
+)
 HONEST = {
     "magics": Variant(
         None,
@@ -136,18 +151,18 @@ def graded(tmp_path_factory):
         _write(paths, name, variant)
     summary = autograde(paths, jobs=2, limits=LIMITS, progress=False)
     outcomes = {o.student: o for o in summary.graded}
-    return outcomes, demo.student("correct").expected_score
+    return outcomes, demo.student("correct").expected_score, paths
 
 
 def test_the_honest_wrong_answer_scores_what_it_should(graded):
-    outcomes, _ = graded
+    outcomes, _, _ = graded
     # test_profile (1) and one of four checks of test_mean_abs (3 x 1/4)
     assert outcomes["wrong"].score == 1.75 and outcomes["wrong"].status == "ok"
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_an_attack_scores_no_more_than_its_honest_answer(graded, name):
-    outcomes, _ = graded
+    outcomes, _, _ = graded
     outcome = outcomes[name]
     assert outcome.status != "error", outcome.reasons  # always a grade
     assert outcome.score <= outcomes["wrong"].score, (outcome.status, outcome.reasons)
@@ -158,7 +173,7 @@ def test_an_attack_scores_no_more_than_its_honest_answer(graded, name):
     ["custom_exc_handler", "vars_patch", "dict_patch", "sys_modules_patch", "timer_patch"],
 )
 def test_tampering_is_flagged_with_its_evidence(graded, name):
-    outcomes, _ = graded
+    outcomes, _, _ = graded
     outcome = outcomes[name]
     assert outcome.status == "tampered", outcome.reasons
     evidence = " ".join(outcome.reasons)
@@ -166,7 +181,7 @@ def test_tampering_is_flagged_with_its_evidence(graded, name):
 
 
 def test_the_runtime_probe_names_what_changed(graded):
-    outcomes, _ = graded
+    outcomes, _, _ = graded
     reasons = " ".join(outcomes["timer_patch"].reasons)
     assert "numpy.testing.assert_allclose changed before test cell" in reasons
     assert "sys.gettrace()" in " ".join(outcomes["computed_settrace"].reasons)
@@ -174,13 +189,13 @@ def test_the_runtime_probe_names_what_changed(graded):
 
 @pytest.mark.parametrize("name", list(HONEST))
 def test_honest_variants_score_full_marks(graded, name):
-    outcomes, correct = graded
+    outcomes, correct, _ = graded
     outcome = outcomes[name]
     assert (outcome.score, outcome.status) == (correct, "ok"), outcome.reasons
 
 
 def test_the_autograded_notebooks_hold_no_forged_results(graded, tmp_path):
-    outcomes, _ = graded
+    outcomes, _, _ = graded
     assert outcomes["huge_partial_credit"].status != "error"
     assert outcomes["displayhook_in_answers"].score <= outcomes["wrong"].score
 
@@ -204,3 +219,32 @@ def test_hidden_tests_run_without_history(tmp_path):
         o.get("text", "") for o in nbformat.read(graded_path, as_version=4).cells[-1].outputs
     )
     assert "HIDDEN-NOT-SEEN" in printed
+
+
+def test_feedback_leaks_no_hidden_test_in_any_encoding(graded):
+    import base64
+    import codecs
+
+    from grading.feedback import generate_feedback
+    from grading.regions import HIDDEN_TEST, secret_lines
+
+    _, _, paths = graded
+    generate_feedback(paths, [ASSIGNMENT])
+    source = sorted((GRADING_COURSE / "notebooks" / ASSIGNMENT).glob("*.ipynb"))[0]
+    hidden = [
+        line.text.strip()
+        for line in secret_lines(nbformat.read(source, as_version=4), kinds=(HIDDEN_TEST,))
+        if len(line.text.strip()) > 8
+    ]
+    assert hidden
+    folder = paths.feedback / "exfiltrate_into_feedback" / ASSIGNMENT
+    html = (folder / source.with_suffix(".html").name).read_text()
+    assert "EXFIL-OUT" not in html and "<script>alert" not in html  # (its code is shown)
+    for line in hidden:
+        for encoded in (
+            line,
+            codecs.encode(line, "rot13"),
+            base64.b64encode(line.encode()).decode(),
+        ):
+            assert encoded not in html, line
+    assert "This test failed: ValueError" in html  # the failure itself is reported
