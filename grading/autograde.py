@@ -800,6 +800,7 @@ def _grade_into(task: GradingTask, result: GradingResult) -> None:
 
     from grading.grading_server import run_grading_program
     from grading.integrity import InvalidNotebook, read_notebook, restore, scan_notebook
+    from grading.kit import strip_installer_cells
     from grading.sandbox import require_sandbox
 
     reasons = result.reasons
@@ -812,6 +813,7 @@ def _grade_into(task: GradingTask, result: GradingResult) -> None:
             continue
         try:
             submitted = read_notebook(data, f"{name}.ipynb")
+            strip_installer_cells(submitted)  # the student kit's, not the student's code
             restored[name], repairs = restore(
                 submitted,
                 task.template.notebook("reference", name),

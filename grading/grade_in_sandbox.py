@@ -260,9 +260,10 @@ class SandboxedExecute(Execute):
         current = self._probe()
         if self._reference is None:
             self._reference = current  # when it failed, the next check takes it
+            self._unchecked = []
             return None
         changed = compare(self._reference, current)
-        suspects = ", ".join(self._unchecked) or "the test cell itself"
+        suspects = ", ".join(self._unchecked) or f"cell {label} itself"
         self._unchecked = []
         if not changed:
             return None
@@ -270,8 +271,8 @@ class SandboxedExecute(Execute):
             f" and {len(changed) - 6} more" if len(changed) > 6 else ""
         )
         return (
-            f"tampering: {shown} changed {when} test cell {label} (changed in {suspects}); "
-            "this test and the tests after it score 0, needs instructor review"
+            f"tampering: {shown} changed {when} cell {label} (changed in {suspects}); "
+            "the tests from here on score 0, needs instructor review"
         )
 
     def _score(self, cell, label: str) -> list[str]:
@@ -322,13 +323,15 @@ class SandboxedExecute(Execute):
 
         budget_limited = remaining < self.cell_timeout
         self.timeout = max(1, math.ceil(min(self.cell_timeout, remaining)))
-        test = is_test_cell(cell)
+        test, locked = is_test_cell(cell), is_locked_code(cell)
         tampering = None
-        if test and (self._reference is None or self._unchecked):
+        if locked and self._unchecked:  # student code ran since the last check
             tampering = self._check_integrity(label, "before")
-        elif not test and self._reference is None and not is_locked_code(cell):
+        elif test and self._reference is None:
+            self._check_integrity(label, "before")  # the reference, before any student code
+        elif not locked and self._reference is None:
             self._check_integrity(label, "before")  # the reference, before student code
-        if not test and not is_locked_code(cell):
+        if not locked:
             self._unchecked.append(f"cell {label}")
         self._reply_ok = True
         original = cell.source
@@ -374,6 +377,12 @@ class SandboxedExecute(Execute):
         notes = []
         if test and self._stopped is None and tampering is None:
             tampering = self._check_integrity(label, "while running")
+        elif locked and self._stopped is None and tampering is None:
+            # instructor code may change what tests rely on (a setup cell that imports or
+            # configures): the state it leaves is the new reference; student code before it
+            # was checked above
+            self._reference = None
+            self._check_integrity(label, "after")
         if test:
             self._reply_ok = self._reply_ok and event is None
             notes = self._score(cell, label)

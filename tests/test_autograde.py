@@ -208,7 +208,7 @@ REASON_PHRASES = {
     "duplicated_tests": "appears 2 times; extra copies removed",
     "changed_points": "had its metadata changed (points",
     "tamper_custom_exc": "tampering: set_custom_exc",
-    "tamper_hidden": "IPython AST transformers changed before test cell",
+    "tamper_hidden": "IPython AST transformers changed before cell 'test_normalise'",
     "tamper_env": "tampering: sets the environment variable LABCORE_PROFILE",
     "invalid_json": "invalid: ",
     "not_a_notebook": "is JSON but not a Jupyter notebook",

@@ -183,7 +183,7 @@ def test_tampering_is_flagged_with_its_evidence(graded, name):
 def test_the_runtime_probe_names_what_changed(graded):
     outcomes, _, _ = graded
     reasons = " ".join(outcomes["timer_patch"].reasons)
-    assert "numpy.testing.assert_allclose changed before test cell" in reasons
+    assert "numpy.testing.assert_allclose changed before cell 'test_" in reasons
     assert "sys.gettrace()" in " ".join(outcomes["computed_settrace"].reasons)
 
 
