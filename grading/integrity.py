@@ -662,6 +662,17 @@ class _Scanner(ast.NodeVisitor):
             self._add(node, "tampering", f"changes {resolved}")
         elif namespace is not None:
             self._add(node, "tampering", f"writes into the namespace of {namespace}")
+        elif (
+            isinstance(target.value, ast.Call)
+            and isinstance(target.value.func, ast.Name)
+            and target.value.func.id in ("globals", "locals")
+        ):
+            key = target.slice
+            name = key.value if isinstance(key, ast.Constant) else None
+            if not isinstance(name, str):
+                self._add(node, "tampering", "globals()[...] with a computed name")
+            else:
+                self._bind(name, node)
 
     def _namespace_of(self, node) -> str | None:
         """The module a ``vars(m)`` or ``m.__dict__`` expression exposes, or ``None``."""

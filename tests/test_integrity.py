@@ -332,3 +332,34 @@ def test_demo_answers_come_from_the_solution_regions():
 def test_missing_source_is_a_clear_error(paths):
     with pytest.raises(FileNotFoundError, match="Missing source for assignment '99_nope'"):
         build_template(paths, "99_nope")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'vars(np)["allclose"] = lambda *a, **k: True',
+        'np.testing.__dict__["assert_allclose"] = print',
+        'globals()["np"] = None',
+        "globals()[name] = None",
+        'setattr(*[np, "allclose", print])',
+        'getattr(sys, "set" + "trace")(print)',
+        'get_ipython().run_line_magic("con" + "fig", "x")',
+        "().__class__.__base__.__subclasses__()",
+    ],
+)
+def test_the_scan_sees_disguised_patches(code):
+    found = scan_source(code, {"np": "numpy", "sys": "sys"}, {"np": "numpy"})
+    assert [kind for _, kind, _ in found] == ["tampering"], found
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "%matplotlib inline",
+        "%config InlineBackend.figure_format = 'retina'",
+        "%timeit sum(range(10))",
+        'globals()["my_answer"] = 42',
+    ],
+)
+def test_the_scan_leaves_ordinary_notebook_code_alone(code):
+    assert scan_source(code, {"np": "numpy"}, {"np": "numpy"}) == []
