@@ -1,68 +1,78 @@
 """The ``cnnlab`` command: one subcommand per job, each a thin layer over a Python API.
 
 Each subcommand lives in its own module, which defines ``add_arguments(parser)`` and
-``main(args) -> int`` next to the functions that do the work. Modules are imported only when
-their subcommand runs, so ``cnnlab --help`` is instant and no command pays for another's
-imports.
+``main(args) -> int`` next to the functions that do the work. Modules that are slow to
+import keep their options in :mod:`grading.options`. A command's module is imported only
+once its arguments parsed and the assignments it names exist, so ``--help``, a mistyped
+option (answered with the closest one) and an unknown assignment answer at once.
 
 A command's ``main`` calls the API and prints the result; it does not catch errors. This
 module reports them for every command the same way: ``cnnlab <command>: <message>`` on
 stderr and the exit status of :func:`grading.errors.exit_status` (1 when the job failed, 2
-for bad input).
+for bad input). ``cnnlab --debug <command>`` shows the traceback instead.
+
+Before a command that writes the gradebook, a SQLite gradebook is backed up
+(:mod:`grading.backups`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import importlib
+import os
+import re
 import sys
+from pathlib import Path
 
-from grading.errors import exit_status
+from grading.errors import EXIT_FAILED, EXIT_USAGE, UsageError, exit_status, missing_extra, one_line
+from grading.options import ARGUMENTS, add_assignments_argument, add_gradebook_option
+
+__all__ = ["COMMANDS", "add_assignments_argument", "add_gradebook_option", "build_parser", "main"]
 
 # subcommand -> (module, one-line help), in the order an instructor meets them
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("grading.init", "start a new course: course file and an example assignment"),
     "course": ("grading.course", "run the whole course end to end: run, release, grade, report"),
     "run": ("grading.execute", "execute notebooks headless with papermill and summarise"),
     "check": ("grading.hygiene", "check committed notebooks: no outputs, parameters, metadata"),
     "data": ("grading.datastatus", "show where each dataset file resolves (no download)"),
     "release": ("grading.release", "generate student versions and prove nothing leaked"),
+    "kit": ("grading.kit", "write the student kit: released notebooks and labcore, no grader"),
+    "roster": ("grading.roster", "import the class roster (nbgrader columns or Canvas CSV)"),
     "collect": ("grading.collect", "import submissions from a folder or an LMS zip"),
     "autograde": ("grading.autograde", "grade submissions in parallel, sandboxed, resumable"),
     "feedback": ("grading.feedback", "write per-student HTML feedback without hidden tests"),
     "export": ("grading.export", "write the grades as CSV for an LMS"),
     "report": ("grading.report", "write an HTML report with plots and problem submissions"),
     "lab": ("grading.lab", "start JupyterLab with the course's nbgrader configuration"),
+    "gradebook": ("grading.backups", "list the gradebook's backups or restore one"),
 }
+#: Commands that write the gradebook: a SQLite gradebook is backed up before they run
+#: (``lab`` in instructor mode: formgrader records manual grades).
+WRITES_GRADEBOOK = ("release", "autograde", "lab")
 
 
-def add_assignments_argument(parser: argparse.ArgumentParser, default: str) -> None:
-    """Add the optional positional ``ASSIGNMENT ...`` that several commands take.
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors show its own usage and the closest valid name."""
 
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    default : str
-        What the command works on when none is named, e.g. ``"all autograded"``.
-    """
-    parser.add_argument(
-        "assignments", nargs="*", metavar="ASSIGNMENT", help=f"assignments ({default})"
-    )
+    def error(self, message: str):
+        """Print the usage, the error and the closest valid name; exit with status 2."""
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{self._closest(message)}\n")
 
-
-def add_gradebook_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--db URL``, the gradebook every grading command reads or writes.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="gradebook: postgresql://USER@HOST/DB or sqlite:///FILE (build/gradebook.db)",
-    )
+    def _closest(self, message: str) -> str:
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            typed, valid = choice[1], re.findall(r"'([^']*)'", choice[2])
+        else:
+            unknown = re.search(r"unrecognized arguments: (.*)", message)
+            typed = next((a for a in (unknown[1].split() if unknown else []) if a[:1] == "-"), "")
+            typed = typed.split("=", 1)[0]
+            valid = [o for action in self._actions for o in action.option_strings]
+        close = difflib.get_close_matches(typed, valid, n=1, cutoff=0.6) if typed else []
+        return f" (did you mean {close[0]}?)" if close else ""
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -71,24 +81,92 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     Parameters
     ----------
     only : str, optional
-        Import and configure only this subcommand's module (the others get a bare parser,
-        enough for ``--help``).
+        Configure only this subcommand's options (the others get a bare parser, enough for
+        ``cnnlab --help``). Its module is imported only when it is light: the options of
+        slow modules are in :mod:`grading.options`.
 
     Returns
     -------
     argparse.ArgumentParser
         The ``cnnlab`` parser.
     """
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="cnnlab",
         description="CNN Lab: run, release and grade the course notebooks.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--course", metavar="DIR", help="the course folder (CNNLAB_ROOT, else .)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         if only == name:
-            importlib.import_module(module_name).add_arguments(sub)
+            add_arguments = (
+                ARGUMENTS.get(name) or importlib.import_module(module_name).add_arguments
+            )
+            add_arguments(sub)
     return parser
+
+
+def _unknown_name(name: str, known: list[str], what: str) -> UsageError:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return UsageError(f"{what} {name!r}; {hint}the course has: {', '.join(known) or 'none'}.")
+
+
+def check_names(args: argparse.Namespace) -> None:
+    """Refuse an assignment the course does not have before the command's module loads.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments: ``assignments`` (release, autograde, feedback), ``assignment``
+        (lab) or ``notebooks`` (run; files and folders are left to the command).
+
+    Raises
+    ------
+    UsageError
+        For an unknown assignment, naming the closest one. Names that have submissions
+        are left to ``autograde``, which says what is missing.
+    """
+    names = list(getattr(args, "assignments", None) or [])
+    names += [args.assignment] if getattr(args, "assignment", None) else []
+    notebooks = [n for n in getattr(args, "notebooks", None) or [] if not Path(n).exists()]
+    if not names and not notebooks:
+        return
+    from grading.paths import course_paths
+
+    try:
+        paths = course_paths()
+        known = paths.assignments()
+    except (FileNotFoundError, OSError):  # no course here: the command says so itself
+        return
+    for name in names:
+        if name not in known and not any(paths.submitted.glob(f"*/{name}")):
+            raise _unknown_name(name, known, "Unknown assignment")
+    for name in notebooks:
+        if name not in known:
+            raise _unknown_name(name, known, "No notebook file, folder or assignment named")
+
+
+def _back_up_gradebook(args: argparse.Namespace) -> None:
+    """Back up a SQLite gradebook before a command that writes it."""
+    if args.command not in WRITES_GRADEBOOK or getattr(args, "mode", "instructor") != "instructor":
+        return
+    from grading import backups
+
+    gradebook = backups.sqlite_gradebook_file(getattr(args, "db", None))
+    if gradebook is not None:
+        backups.back_up(gradebook, args.command)
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_names(args)
+    _back_up_gradebook(args)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return int(module.main(args) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,24 +184,73 @@ def main(argv: list[str] | None = None) -> int:
         interrupted.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    with _course_selected(argv) as argv:
+        return _main(argv)
+
+
+@contextlib.contextmanager
+def _course_selected(argv: list[str]):
+    """Take ``--course DIR`` out of the arguments and set ``CNNLAB_ROOT`` while they run."""
+    from grading.paths import ROOT_ENV
+
+    rest, course, index = [], None, 0
+    while index < len(argv):
+        if argv[index] == "--course" and index + 1 < len(argv):
+            course, index = argv[index + 1], index + 2
+            continue
+        if argv[index].startswith("--course="):
+            course = argv[index].split("=", 1)[1]
+        else:
+            rest.append(argv[index])
+        index += 1
+    saved = os.environ.get(ROOT_ENV)
+    if course:
+        os.environ[ROOT_ENV] = str(Path(course).expanduser().resolve())
+    try:
+        yield rest
+    finally:
+        if course and saved is None:
+            os.environ.pop(ROOT_ENV, None)
+        elif course:
+            os.environ[ROOT_ENV] = saved
+
+
+def _main(argv: list[str]) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=command if command in COMMANDS else None)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    module = importlib.import_module(COMMANDS[args.command][0])
+        return EXIT_USAGE
+    if extras:  # report them with the subcommand's usage, not the top level's
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
     try:
-        return int(module.main(args) or 0)
+        return _run(args)
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        status = exit_status(error)
-        if status is None:  # not an error of the input or the job: a bug, keep the traceback
+        if args.debug:
             raise
-        print(f"cnnlab {args.command}: {error}", file=sys.stderr)
-        return status
+        return _report(args.command, error)
+
+
+def _report(command: str, error: Exception) -> int:
+    """Print a command's error as one line (and what to do); return the exit status."""
+    status, message = exit_status(error), str(error)
+    extra = missing_extra(error)
+    if extra:
+        status, message = EXIT_USAGE, extra
+    elif status is None:  # not an error of the input or the job: a bug, or a library's
+        status = EXIT_FAILED
+        message = (
+            f"unexpected {type(error).__name__}: {one_line(error)}\n"
+            f"cnnlab {command}: run `cnnlab --debug {command} ...` for the traceback, and "
+            "report it if it looks like a bug in cnnlab"
+        )
+    print(f"cnnlab {command}: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ A step that needs an earlier one (grading needs the release and the submissions;
 export and report need the grades) is skipped, with the reason, when that one failed. The
 other steps still run, and the command exits non-zero if any step failed.
 
+Everything goes into a course build of its own, ``build/course-check/`` (executed notebooks,
+release, submissions, its own gradebook, grades, feedback and report), so the demo class and
+the student ``reference-solution`` never appear in the gradebook, the grades CSV or the report
+of the class graded in ``build/``.
+
 Everything works offline: data come from the data directory or the mirror
 (``LABCORE_DATA_MIRROR``), the gradebook is SQLite, grading runs in local processes.
 Grading uses nbgrader's ``grade`` profile, or ``smoke`` when the course runs in ``smoke``.
@@ -38,6 +43,7 @@ from pathlib import Path
 
 from grading import autograde, collect, execute, export, feedback, release, report
 from grading import demo as demo_class
+from grading.options import add_course_arguments as add_arguments
 from grading.paths import CoursePaths, course_paths
 from labcore.profile import PROFILE_NAMES
 
@@ -46,12 +52,15 @@ __all__ = [
     "CourseRun",
     "StepResult",
     "add_arguments",
+    "course_check_paths",
     "main",
     "run_course",
     "stage_reference_solutions",
 ]
 
 STEP_OK, STEP_FAILED, STEP_SKIPPED = "ok", "failed", "skipped"
+#: The course run's own build folder, inside the class's build folder.
+CHECK_BUILD = "course-check"
 #: The student id under which the reference solutions are collected and graded.
 REFERENCE_STUDENT = "reference-solution"
 #: The submissions of the demo class (see :data:`grading.demo.KINDS`).
@@ -131,6 +140,25 @@ class CourseRun:
         }
 
 
+def course_check_paths(paths: CoursePaths) -> CoursePaths:
+    """The course build ``cnnlab course`` works in, apart from the class's.
+
+    Parameters
+    ----------
+    paths : CoursePaths
+        The course (its ``build`` is the class's).
+
+    Returns
+    -------
+    CoursePaths
+        The same course with ``build`` at ``<build>/course-check``: its own release,
+        submissions, gradebook, grades and report.
+    """
+    if paths.build.name == CHECK_BUILD:
+        return paths
+    return CoursePaths(root=paths.root, build=paths.build / CHECK_BUILD)
+
+
 def stage_reference_solutions(paths: CoursePaths) -> Path:
     """Lay out the source notebooks as the submission of a student ``reference-solution``.
 
@@ -156,12 +184,23 @@ def stage_reference_solutions(paths: CoursePaths) -> Path:
     return staging
 
 
-def _expected_totals(paths: CoursePaths, demo) -> list[str]:
-    """Mismatches between the gradebook and what the reference and demo students should get."""
-    from grading.gradebook import cell_scores
+def _expected_totals(paths: CoursePaths, demo) -> tuple[list[str], str]:
+    """Mismatches between the gradebook and what the reference and demo students should get,
+    and what of the reference solutions awaits manual grading (``""`` when nothing)."""
+    from grading.gradebook import awaiting_manual_grading, cell_scores
 
     scores = cell_scores(paths=paths)
-    autograded = scores[scores["cell_type"] == "code"]
+    manual = awaiting_manual_grading(scores)
+    manual = manual[manual["student"] == REFERENCE_STUDENT]
+    awaiting = (
+        f"; {manual['points'].sum():g} points await manual grading ("
+        + ", ".join(f"{row.assignment} {row.points:g}" for row in manual.itertuples())
+        + ")"
+        if not manual.empty
+        else ""
+    )
+    # autograded: cells nbgrader scored itself (a manually graded answer has no auto score)
+    autograded = scores[(scores["cell_type"] == "code") & scores["auto_score"].notna()]
     problems = []
     reference = autograded[autograded["student"] == REFERENCE_STUDENT]
     for assignment, cells in reference.groupby("assignment"):
@@ -180,7 +219,7 @@ def _expected_totals(paths: CoursePaths, demo) -> list[str]:
                     f"demo student {submission.student} scored {got:g}, expected "
                     f"{submission.expected_score:g}"
                 )
-    return problems
+    return problems, awaiting
 
 
 def run_course(
@@ -206,16 +245,18 @@ def run_course(
     demo : bool, default=True
         Write and grade the demo class.
     paths : CoursePaths, optional
-        The course; default :func:`grading.paths.course_paths`.
+        The course; default :func:`grading.paths.course_paths`. Everything is written to
+        its :func:`course_check_paths`, never to the class's build folder.
 
     Returns
     -------
     CourseRun
-        The outcome of every step; nothing is raised for a failing step.
+        The outcome of every step; nothing is raised for a failing step. Its ``paths``
+        are the course check's.
     """
     if profile not in PROFILE_NAMES:
         raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}.")
-    paths = paths or course_paths()
+    paths = course_check_paths(paths or course_paths())
     steps: list[StepResult] = []
     made: dict[str, object] = {"demo": None}
 
@@ -273,11 +314,11 @@ def run_course(
         if summary.errors:
             problems = "; ".join(f"{o.student}/{o.assignment}: {o.reasons}" for o in summary.errors)
             raise RuntimeError(f"{len(summary.errors)} submission(s) not graded: {problems}")
-        problems = _expected_totals(paths, made["demo"])
+        problems, awaiting = _expected_totals(paths, made["demo"])
         if problems:
             raise RuntimeError("; ".join(problems))
-        checked = "reference solutions full marks" + (
-            ", demo class as expected" if made["demo"] is not None else ""
+        checked = f"reference solutions: full marks on autograded cells{awaiting}" + (
+            "; demo class as expected" if made["demo"] is not None else ""
         )
         return (
             f"{len(summary.graded)} graded, {len(summary.skipped)} unchanged since last time; "
@@ -296,29 +337,6 @@ def run_course(
     step("export grades", lambda: str(export.export_grades(paths)), ("autograde",))
     step("report", lambda: str(report.write_report(paths)), ("autograde",))
     return CourseRun(steps=steps, paths=paths)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab course``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
-    parser.add_argument(
-        "--profile", choices=PROFILE_NAMES, default="grade", help="run profile (default: grade)"
-    )
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default: 1)")
-    parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds per notebook (default: no limit)"
-    )
-    parser.add_argument(
-        "--submissions", default=None, help="folder or LMS zip of real submissions to grade too"
-    )
-    parser.add_argument(
-        "--no-demo", action="store_true", help="do not write and grade the demo class"
-    )
 
 
 def main(args: argparse.Namespace) -> int:

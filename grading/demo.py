@@ -273,11 +273,34 @@ def _points(cell) -> float:
     return float(cell.metadata.nbgrader.get("points", 0))
 
 
-def _expected(notebook, name: str, first_broken: int | None) -> dict[tuple[str, str], float]:
+def _tested_solution(notebook, test_index: int) -> int | None:
+    """The solution cell a test cell tests: named in its ``grade_id`` (``test_<id>...``)."""
+    test = grade_id(notebook.cells[test_index]) or ""
+    named = [
+        (len(grade_id(cell)), index)
+        for index, cell in enumerate(notebook.cells)
+        if is_solution_cell(cell) and test.startswith(f"test_{grade_id(cell)}")
+    ]
+    return max(named)[1] if named else None
+
+
+def _expected(
+    notebook, name: str, first_broken: int | None, *, kernel_healthy: bool = False
+) -> dict[tuple[str, str], float]:
+    """What each test cell earns when solutions from ``first_broken`` on are broken.
+
+    With a healthy kernel (wrong answers, not a crash), a test whose ``grade_id`` names its
+    exercise depends on that exercise only; otherwise every test after the break scores 0.
+    """
+
+    def broken(index: int) -> bool:
+        if first_broken is None:
+            return False
+        tested = _tested_solution(notebook, index) if kernel_healthy else None
+        return (tested if tested is not None else index) >= first_broken
+
     return {
-        (name, grade_id(cell)): (
-            _points(cell) if first_broken is None or index < first_broken else 0.0
-        )
+        (name, grade_id(cell)): 0.0 if broken(index) else _points(cell)
         for index, cell in enumerate(notebook.cells)
         if is_test_cell(cell)
     }
@@ -432,7 +455,10 @@ def make_class(
                 notebook, first_broken = _broken(kind, releases[name], sources[name], correct[name])
                 nbformat.write(notebook, path)
                 # indices of first_broken refer to the correct notebook's cells
-                expected.update(_expected(correct[name], name, first_broken))
+                healthy = kind not in _PREPENDED and kind != "deleted_tests"
+                expected.update(
+                    _expected(correct[name], name, first_broken, kernel_healthy=healthy)
+                )
         submissions.append(DemoSubmission(student, kind, EXPECTED_STATUS[kind], expected))
     max_score = sum(_points(c) for n in names for c in correct[n].cells if is_test_cell(c))
     return DemoClass(assignment, folder, submissions, float(max_score))

@@ -32,12 +32,23 @@ __all__ = [
     "ReleaseLeakError",
     "UsageError",
     "exit_status",
+    "missing_extra",
+    "one_line",
 ]
 
 #: Exit status of a command whose job failed.
 EXIT_FAILED = 1
 #: Exit status of a command given bad input.
 EXIT_USAGE = 2
+#: Optional packages -> the extra of this project that installs them (pyproject.toml).
+EXTRAS = {
+    "psycopg": "postgres",
+    "psycopg_binary": "postgres",
+    "dask": "cluster",
+    "distributed": "cluster",
+    "jax": "jax",
+    "grain": "jax",
+}
 
 
 class CommandFailed(Exception):
@@ -118,3 +129,54 @@ def exit_status(error: BaseException) -> int | None:
     if isinstance(error, UsageError | FileNotFoundError | ValueError):
         return EXIT_USAGE
     return None
+
+
+def missing_extra(error: BaseException) -> str | None:
+    """What to install when an optional package of the course is missing.
+
+    Parameters
+    ----------
+    error : BaseException
+        What a command raised.
+
+    Returns
+    -------
+    str or None
+        ``"PostgreSQL gradebooks need psycopg, which is not installed: pip install -e
+        '.[postgres]'"`` and the like for a ``ModuleNotFoundError`` of a package in
+        :data:`EXTRAS` (anywhere in the error's chain); ``None`` otherwise.
+    """
+    what = {
+        "postgres": "A PostgreSQL gradebook",
+        "cluster": "Grading on a Dask cluster",
+        "jax": "Keras on JAX",
+    }
+    while error is not None:
+        if isinstance(error, ModuleNotFoundError) and error.name:
+            package = error.name.split(".")[0]
+            if package in EXTRAS:
+                extra = EXTRAS[package]
+                return (
+                    f"{what.get(extra, 'This')} needs {package}, which is not installed: run "
+                    f"pip install -e '.[{extra}]' in the course checkout "
+                    f"(or pip install 'cnnlab[{extra}]')"
+                )
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (its type name when it has none).
+
+    Parameters
+    ----------
+    error : BaseException
+        Any error.
+
+    Returns
+    -------
+    str
+        For example ``"(sqlite3.DatabaseError) file is not a database"``.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

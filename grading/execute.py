@@ -58,6 +58,7 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 from papermill.log import logger as papermill_logger
 
+from grading.options import add_run_arguments as add_arguments
 from grading.paths import CoursePaths, course_paths
 from labcore.profile import PROFILE_ENV, PROFILE_NAMES
 from labcore.runtime import METRICS_MIMETYPE
@@ -69,6 +70,7 @@ __all__ = [
     "RunSummary",
     "add_arguments",
     "collect_metrics",
+    "earlier_results",
     "find_error_cell",
     "kernel_environment",
     "main",
@@ -255,6 +257,10 @@ class RunSummary:
         How many notebooks ran at a time.
     output_dir : pathlib.Path
         Where the executed notebooks and the summary files are.
+    earlier : list of NotebookResult
+        The latest results of notebooks this run did not run, from the summary already in
+        ``output_dir`` (:func:`earlier_results`): a run of some notebooks adds to the summary
+        instead of replacing it.
     """
 
     profile: str
@@ -262,6 +268,14 @@ class RunSummary:
     seconds: float
     jobs: int
     output_dir: Path
+    earlier: list[NotebookResult] = field(default_factory=list)
+
+    @property
+    def notebooks(self) -> list[NotebookResult]:
+        """Every notebook of the summary, in name order: this run's, and the others' latest."""
+        ran_now = {result.name for result in self.results}
+        kept = [result for result in self.earlier if result.name not in ran_now]
+        return sorted([*self.results, *kept], key=lambda result: result.name)
 
     @property
     def ok(self) -> bool:
@@ -289,15 +303,19 @@ class RunSummary:
         Returns
         -------
         dict
-            ``profile``, ``ok``, ``seconds``, ``jobs`` and ``notebooks`` (one dict per
-            notebook with the fields of :class:`NotebookResult`).
+            ``profile``, ``seconds`` and ``jobs`` of this run, ``ran`` (the notebooks it
+            ran), ``notebooks`` (one dict per notebook of :attr:`notebooks` with the fields
+            of :class:`NotebookResult`; ``finished`` says when it ran) and ``ok`` (whether
+            every one of them succeeded).
         """
+        notebooks = self.notebooks
         return {
             "profile": self.profile,
-            "ok": self.ok,
+            "ok": all(result.ok for result in notebooks),
             "seconds": round(self.seconds, 1),
             "jobs": self.jobs,
-            "notebooks": [asdict(result) for result in self.results],
+            "ran": [result.name for result in self.results],
+            "notebooks": [asdict(result) for result in notebooks],
         }
 
     def to_markdown(self) -> str:
@@ -311,10 +329,11 @@ class RunSummary:
         lines = [
             f"# cnnlab run: profile `{self.profile}`",
             "",
-            "| notebook | status | seconds | profile | backend | device | metrics |",
-            "|---|---|---:|---|---|---|---|",
+            "| notebook | status | seconds | profile | backend | device | metrics | ran (UTC) |",
+            "|---|---|---:|---|---|---|---|---|",
         ]
-        for result in self.results:
+        notebooks = self.notebooks
+        for result in notebooks:
             metrics = ", ".join(f"{name} = {value}" for name, value in result.metrics.items())
             cells = [
                 f"`{result.name}`",
@@ -324,13 +343,23 @@ class RunSummary:
                 result.backend or "-",
                 result.device_label(),
                 metrics or "-",
+                result.finished[:16].replace("T", " ") or "-",
             ]
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-        passed = sum(result.ok for result in self.results)
-        lines += ["", f"{passed} of {len(self.results)} ok in {self.seconds:.1f} s."]
-        if self.failures:
+        passed = sum(result.ok for result in notebooks)
+        outcome = f"{passed} of {len(notebooks)} ok"
+        if len(notebooks) > len(self.results):
+            outcome += (
+                f"; this run: {len(self.results)} notebook(s) in {self.seconds:.1f} s, the "
+                "others as they last ran."
+            )
+        else:
+            outcome += f" in {self.seconds:.1f} s."
+        lines += ["", outcome]
+        failures = [result for result in notebooks if not result.ok]
+        if failures:
             lines += ["", "## Problems", ""]
-            lines += [f"- `{r.name}` ({r.status}): {r.problem()}" for r in self.failures]
+            lines += [f"- `{r.name}` ({r.status}): {r.problem()}" for r in failures]
         return "\n".join(lines) + "\n"
 
     def write(self) -> tuple[Path, Path]:
@@ -345,6 +374,31 @@ class RunSummary:
         self.json_path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.markdown_path.write_text(self.to_markdown(), encoding="utf-8")
         return self.json_path, self.markdown_path
+
+
+def earlier_results(json_path: Path) -> list[NotebookResult]:
+    """The notebooks of a ``summary.json`` written by an earlier run.
+
+    Parameters
+    ----------
+    json_path : pathlib.Path
+        The summary file.
+
+    Returns
+    -------
+    list of NotebookResult
+        Its notebooks; empty when the file does not exist or cannot be read (an unreadable
+        summary is replaced, not merged).
+    """
+    try:
+        entries = json.loads(json_path.read_text(encoding="utf-8"))["notebooks"]
+        results = []
+        for entry in entries:
+            error = entry.pop("error", None)
+            results.append(NotebookResult(**entry, error=CellError(**error) if error else None))
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return results
 
 
 # --------------------------------------------------------------------------- inputs
@@ -911,47 +965,13 @@ def run_notebooks(
         seconds=time.monotonic() - start,
         jobs=jobs,
         output_dir=output_dir,
+        earlier=earlier_results(output_dir / "summary.json"),
     )
     summary.write()
     return summary
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab run``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
-    parser.add_argument(
-        "notebooks",
-        nargs="*",
-        metavar="NOTEBOOK",
-        help="notebook files, folders or assignment names (default: all source notebooks)",
-    )
-    parser.add_argument(
-        "--profile", choices=PROFILE_NAMES, default="full", help="run profile (default: full)"
-    )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="papermill parameter; True/False/None, numbers and text as papermill's -p",
-    )
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default: 1)")
-    parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds per notebook (default: no limit)"
-    )
-    parser.add_argument(
-        "--output", default=None, help="folder for executed notebooks (default: build/executed)"
-    )
 
 
 def _print_failures(summary: RunSummary) -> None:

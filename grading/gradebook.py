@@ -58,6 +58,7 @@ __all__ = [
     "GRADING_LOG_COLUMNS",
     "LOG_TABLE",
     "GradebookError",
+    "awaiting_manual_grading",
     "cell_scores",
     "ensure_alembic_on_path",
     "graded_submissions",
@@ -191,6 +192,9 @@ def _check_reachable(url: str) -> None:
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         database = make_url(url).database
+        from grading.backups import check_sqlite_gradebook
+
+        check_sqlite_gradebook(Path(database))
         folder = Path(database).parent
         if not folder.is_dir():
             try:
@@ -213,7 +217,7 @@ def _check_reachable(url: str) -> None:
             else "check that the file is a SQLite database and that you may write to it"
         )
         raise GradebookError(
-            f"Cannot open the gradebook {_display_url(url)}: {detail}. {hint.capitalize()}."
+            f"Cannot open the gradebook {_display_url(url)}: {detail}. {hint[0].upper()}{hint[1:]}."
         ) from error
     finally:
         engine.dispose()
@@ -665,6 +669,28 @@ def cell_scores(db_url: str | None = None, paths: CoursePaths | None = None) -> 
     )
 
 
+def awaiting_manual_grading(cells: pd.DataFrame) -> pd.DataFrame:
+    """The points of each submission that wait for an instructor's manual grade.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        From :func:`cell_scores`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (``assignment``, ``student``) with such cells: ``points`` (their
+        maximum points, scored 0 until graded) and ``cells`` (how many), sorted.
+    """
+    pending = cells[cells["needs_manual_grade"]]
+    return (
+        pending.groupby(["assignment", "student"], sort=True)
+        .agg(points=("max_score", "sum"), cells=("grade_id", "count"))
+        .reset_index()
+    )
+
+
 def grading_log(db_url: str | None = None, paths: CoursePaths | None = None) -> pd.DataFrame:
     """One row per graded submission: how it went, and its current score.
 
@@ -685,9 +711,11 @@ def grading_log(db_url: str | None = None, paths: CoursePaths | None = None) -> 
         ``status``
             ``"ok"``, or the most serious problem: ``"error"`` (the grader failed; it is
             retried on the next run), ``"invalid"`` (not a notebook), ``"tampered"``,
-            ``"memory"``, ``"timeout"``, ``"crashed"``, ``"missing"`` (a notebook was not
+            ``"memory"``, ``"processes"``, ``"file-size"``, ``"disk"`` (a limit of the
+            sandbox), ``"timeout"``, ``"crashed"``, ``"missing"`` (a notebook was not
             submitted), ``"restored"`` (test cells or metadata restored from the source),
-            ``"exit"`` (the code calls exit; graded by its effect).
+            ``"exit"`` (the code calls exit; graded by its effect), ``"unsafe"`` (graded
+            without the sandbox, ``--unsafe-no-sandbox``).
         ``reasons``
             Every problem, ``"code: what happened"``, joined with ``"; "`` ("" when none).
         ``score``, ``max_score``

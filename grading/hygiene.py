@@ -1,13 +1,18 @@
 """``cnnlab check``: committed notebooks are clean nbgrader sources.
 
 A committed notebook must be valid JSON and nbformat 4; carry no outputs and no execution
-counts (``pre-commit`` strips them); run in the ``python3`` kernel; have exactly one
-``parameters``-tagged code cell (papermill injects ``PROFILE`` after it); and have valid
-nbgrader metadata: schema version 3 (checked with nbgrader's own validator), a unique
-``grade_id`` per cell, points above zero on every graded cell, consistent
-solution / grade / locked flags, ``### BEGIN SOLUTION`` / ``### END SOLUTION`` in every
-solution code cell, and well-formed ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``
-blocks in test cells only.
+counts (``pre-commit`` strips them); and have valid nbgrader metadata: schema version 3
+(checked with nbgrader's own validator), a unique ``grade_id`` per cell, points above zero
+on every graded cell, consistent solution / grade / locked flags, well-formed solution
+delimiters, and well-formed ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` blocks in
+test cells only.
+
+CNN Lab's own conventions apply only where a course file declares them (``[course]
+conventions`` in ``cnnlab.toml``, :mod:`grading.settings`); CNN Lab's ``cnnlab.toml``
+declares all three: the ``python3`` kernel (``python3-kernel``); exactly one
+``parameters``-tagged code cell, after which papermill injects ``PROFILE``
+(``parameters-cell``); ``### BEGIN SOLUTION`` / ``### END SOLUTION`` in every solution code
+cell (``solution-delimiters``; without them nbgrader replaces the whole cell with the stub).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import nbformat
 from nbgrader.nbgraderformat.common import SchemaMismatchError, ValidationError
 from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
 
+from grading.options import add_check_arguments as add_arguments
 from grading.paths import course_paths
+from grading.settings import CONVENTIONS, course_settings
 
 __all__ = ["Problem", "add_arguments", "check_notebook", "check_notebooks", "main"]
 
@@ -81,7 +88,9 @@ def _delimiter_problem(source: str, delimiters: tuple[str, str]) -> str | None:
     return None
 
 
-def _check_nbgrader_cell(index: int, cell, validator: MetadataValidatorV3, report) -> None:
+def _check_nbgrader_cell(
+    index: int, cell, validator: MetadataValidatorV3, report, conventions=CONVENTIONS
+) -> None:
     meta = cell.metadata["nbgrader"]
     grade_id = meta.get("grade_id")
     try:
@@ -116,12 +125,14 @@ def _check_nbgrader_cell(index: int, cell, validator: MetadataValidatorV3, repor
             )
     source = cell.source
     is_code = cell.cell_type == "code"
-    if is_code and solution and not any(d in source for d in SOLUTION_DELIMITERS):
+    delimited = any(d in source for d in SOLUTION_DELIMITERS)
+    if "solution-delimiters" in conventions and is_code and solution and not delimited:
         report(
             index,
             grade_id,
-            "solution code cell lacks ### BEGIN SOLUTION / ### END SOLUTION: wrap the "
-            "answer in them, or release would publish it.",
+            "solution code cell lacks ### BEGIN SOLUTION / ### END SOLUTION: nbgrader "
+            "replaces the whole cell with the stub, so students lose the code around the "
+            "answer; wrap only the answer in them.",
         )
     if any(delimiter in source for delimiter in SOLUTION_DELIMITERS):
         if not solution:
@@ -141,13 +152,16 @@ def _check_nbgrader_cell(index: int, cell, validator: MetadataValidatorV3, repor
             report(index, grade_id, f"hidden tests: {fault}.")
 
 
-def check_notebook(path: str | Path) -> list[Problem]:
+def check_notebook(path: str | Path, conventions: Iterable[str] = CONVENTIONS) -> list[Problem]:
     """Check one committed notebook.
 
     Parameters
     ----------
     path : str or pathlib.Path
         An ``.ipynb`` file.
+    conventions : iterable of str, optional
+        Which of the course conventions (:data:`grading.settings.CONVENTIONS`) apply;
+        default all (this course's).
 
     Returns
     -------
@@ -184,8 +198,9 @@ def check_notebook(path: str | Path) -> list[Problem]:
         if isinstance(cell.source, list):
             cell.source = "".join(cell.source)
 
+    conventions = frozenset(conventions)
     kernel = notebook.metadata.get("kernelspec", {}).get("name")
-    if kernel != KERNEL_NAME:
+    if "python3-kernel" in conventions and kernel != KERNEL_NAME:
         report(
             None,
             None,
@@ -218,7 +233,7 @@ def check_notebook(path: str | Path) -> list[Problem]:
         if not isinstance(nbgrader, dict):
             report(index, None, "metadata.nbgrader is not an object: recreate the cell metadata.")
             continue
-        _check_nbgrader_cell(index, cell, validator, report)
+        _check_nbgrader_cell(index, cell, validator, report, conventions)
         if grade_id:
             if grade_id in grade_ids:
                 report(
@@ -230,6 +245,8 @@ def check_notebook(path: str | Path) -> list[Problem]:
             else:
                 grade_ids[grade_id] = index
 
+    if "parameters-cell" not in conventions:
+        parameter_cells = [None]  # not this course's convention: nothing to report
     if not parameter_cells:
         report(
             None,
@@ -261,7 +278,25 @@ def _notebook_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def check_notebooks(paths: Iterable[str | Path] | None = None) -> list[Problem]:
+def course_conventions() -> frozenset[str]:
+    """The conventions the current course declares (all of them outside any course).
+
+    Notebooks checked outside any course are checked as CNN Lab's.
+
+    Returns
+    -------
+    frozenset of str
+        From ``[course] conventions`` of ``cnnlab.toml`` (:mod:`grading.settings`).
+    """
+    try:
+        return course_settings().conventions
+    except FileNotFoundError:
+        return frozenset(CONVENTIONS)
+
+
+def check_notebooks(
+    paths: Iterable[str | Path] | None = None, conventions: Iterable[str] | None = None
+) -> list[Problem]:
     """Check committed notebooks.
 
     Parameters
@@ -269,6 +304,9 @@ def check_notebooks(paths: Iterable[str | Path] | None = None) -> list[Problem]:
     paths : iterable of str or pathlib.Path, optional
         Notebook files or folders (searched recursively, checkpoints skipped); default the
         course's ``notebooks/`` folder.
+    conventions : iterable of str, optional
+        Which course conventions apply; default those the course declares
+        (:func:`course_conventions`).
 
     Returns
     -------
@@ -282,23 +320,10 @@ def check_notebooks(paths: Iterable[str | Path] | None = None) -> list[Problem]:
     """
     if paths is None:
         paths = [course_paths().notebooks]
-    return [problem for path in _notebook_files(paths) for problem in check_notebook(path)]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab check``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="notebooks or folders to check (default: the course's notebooks/)",
-    )
+    conventions = course_conventions() if conventions is None else frozenset(conventions)
+    return [
+        problem for path in _notebook_files(paths) for problem in check_notebook(path, conventions)
+    ]
 
 
 def main(args: argparse.Namespace) -> int:

@@ -510,6 +510,14 @@ _EXIT_CALLS = {
     "signal.raise_signal": "signal.raise_signal",
 }
 _SIGNAL_CALLS = {"signal.signal", "signal.setitimer", "signal.alarm", "signal.pthread_sigmask"}
+#: Calls that run code later, when the tests run, or write the interpreter's memory.
+_DEFERRED_CALLS = {
+    "threading.Timer": "threading.Timer (runs code later, while tests run)",
+    "atexit.register": "atexit.register (runs code when the kernel stops)",
+    "ctypes.memmove": "ctypes.memmove (writes the interpreter's memory)",
+    "ctypes.memset": "ctypes.memset (writes the interpreter's memory)",
+    "ctypes.pythonapi": "ctypes.pythonapi (the interpreter's own C functions)",
+}
 _DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__"}
 _ENVIRON_METHODS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
 _MUTATING_METHODS = {
@@ -652,6 +660,20 @@ class _Scanner(ast.NodeVisitor):
             self._add(node, "tampering", f"monkeypatches {resolved}.{target.attr}")
         elif self._is_shell(target.value):
             self._add(node, "tampering", f"changes the IPython shell ({target.attr})")
+        elif self._through_sys_modules(target.value):
+            self._add(
+                node, "tampering", f"monkeypatches a module through sys.modules ({target.attr})"
+            )
+
+    def _through_sys_modules(self, node) -> bool:
+        """Whether an expression reaches into ``sys.modules[...]`` (``sys.modules['np'].x``)."""
+        while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+            if isinstance(node, ast.Subscript) and (
+                (self._resolve(node.value) or _dotted(node.value) or "") == "sys.modules"
+            ):
+                return True
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return False
 
     def _check_subscript_store(self, target: ast.Subscript, node):
         resolved = self._resolve(target.value) or _dotted(target.value) or ""
@@ -825,6 +847,10 @@ class _Scanner(ast.NodeVisitor):
             self._add(node, "exit", _EXIT_CALLS[called])
         elif called in _SIGNAL_CALLS:
             self._add(node, "tampering", f"{called} (can ignore the grader's interrupt)")
+        elif called in _DEFERRED_CALLS or called.startswith("ctypes.pythonapi."):
+            self._add(
+                node, "tampering", _DEFERRED_CALLS.get(called, _DEFERRED_CALLS["ctypes.pythonapi"])
+            )
         elif isinstance(func, ast.Name) and func.id in _DYNAMIC_CALLS:
             self._add(node, "tampering", f"{func.id}() of code built at run time")
         elif called == "importlib.import_module" and not (

@@ -1,7 +1,8 @@
 """``cnnlab lab``: JupyterLab for students and instructors, with the course's nbgrader settings.
 
-Students get JupyterLab in ``build/student/``, a working copy of the released assignments
-(``build/release/<assignment>/``, released first if it is not there yet). Copying never
+Students get JupyterLab in ``build/student/``, a working copy of the student kit
+(``build/kit/<assignment>/`` and its ``nbgrader_config.py``, built first by
+:func:`grading.kit.build_kit` if the kit lacks the assignment): what students get. Copying never
 overwrites: a notebook the student has started stays as it is, and only files missing
 from the working copy are added. The notebook toolbar has nbgrader's **Validate** button,
 which runs the notebook in a fresh kernel and reports whether its visible tests pass.
@@ -18,8 +19,8 @@ and from the server's working folder, when they run, not when the server starts.
 first on ``JUPYTER_CONFIG_PATH`` and sets ``CNNLAB_ROOT`` and ``CNNLAB_BUILD_DIR`` so that
 the configuration finds this course from any working folder. Validate then executes with
 ``c.Execute.timeout`` = 900 s per cell instead of nbgrader's 30 s, which a training cell
-would exceed. The same environment works for a plain ``jupyter lab`` (README, "Students:
-JupyterLab").
+would exceed. The same environment works for a plain ``jupyter lab`` (README, "Trying it
+as a student").
 
 The environment also drops ``MPLBACKEND``: kernels should draw figures inline, and a
 backend inherited from a shell, a test or CI (``Agg``) would turn pyplot figures into text.
@@ -28,6 +29,7 @@ backend inherited from a shell, a test or CI (``Agg``) would turn pyplot figures
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -35,6 +37,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +66,14 @@ CONFIG_DIR = CONFIG_FILE.parent
 STUDENT_DIR_NAME = "student"
 #: The interface JupyterLab listens on unless ``--ip`` says otherwise: this machine only.
 DEFAULT_IP = "127.0.0.1"
+#: jupyter_server reads its login token from the file this variable names (or from
+#: ``JUPYTER_TOKEN``): never from the command line, which every user of the machine sees.
+TOKEN_FILE_ENV = "JUPYTER_TOKEN_FILE"
+TOKEN_ENV = "JUPYTER_TOKEN"
+#: Linux ``prctl`` option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+#: Seconds JupyterLab gets to stop its kernels before it is killed.
+STOP_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,11 @@ def student_folder(paths: CoursePaths, assignment: str | None = None) -> Path:
 
 
 def prepare_student_folder(
-    paths: CoursePaths, assignment: str, *, release_if_missing: bool = True
+    paths: CoursePaths,
+    assignment: str,
+    *,
+    release_if_missing: bool = True,
+    source: Path | None = None,
 ) -> StudentCopy:
     """Copy a released assignment into the student's working folder, overwriting nothing.
 
@@ -125,6 +141,8 @@ def prepare_student_folder(
     release_if_missing : bool, default=True
         Release the assignment first (:func:`grading.release.release_assignments`) when
         ``build/release/<assignment>/`` does not exist; if False, that is an error.
+    source : pathlib.Path, optional
+        Copy from this folder instead of the release (the kit's ``build/kit/<assignment>/``).
 
     Returns
     -------
@@ -137,9 +155,9 @@ def prepare_student_folder(
         If the assignment is not released and ``release_if_missing`` is False, or the course
         has no such source assignment to release (the message lists those it has).
     """
-    release = paths.release / assignment
+    release = Path(source) if source is not None else paths.release / assignment
     released_now = False
-    if not release.is_dir():
+    if source is None and not release.is_dir():
         if not release_if_missing:
             raise FileNotFoundError(
                 f"Assignment {assignment!r} is not released ({release} does not exist): "
@@ -284,7 +302,6 @@ def lab_command(
     root_dir: Path,
     *,
     port: int,
-    token: str,
     ip: str = DEFAULT_IP,
     open_browser: bool = True,
     start_url: str | None = None,
@@ -297,8 +314,6 @@ def lab_command(
         The folder JupyterLab shows and may open files in.
     port : int
         The port; no other is tried if it is taken.
-    token : str
-        The login token (part of the printed address).
     ip : str, default="127.0.0.1"
         The interface to listen on.
     open_browser : bool, default=True
@@ -312,7 +327,9 @@ def lab_command(
     list of str
         ``python -m jupyterlab ...`` with this interpreter, so the course environment's
         JupyterLab and nbgrader extensions are the ones that run (with ``allow_root``
-        when running as root, as in containers and CI).
+        when running as root, as in containers and CI). The login token is not on it
+        (every user of the machine sees command lines): pass it in the environment as
+        :data:`TOKEN_ENV`.
     """
     command = [
         sys.executable,
@@ -322,7 +339,6 @@ def lab_command(
         f"--ServerApp.ip={ip}",
         f"--ServerApp.port={int(port)}",
         "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
         f"--ServerApp.open_browser={open_browser}",
     ]
     if start_url:
@@ -387,14 +403,14 @@ def _student_start(paths: CoursePaths, assignment: str | None) -> tuple[Path, st
     names = [assignment] if assignment else paths.assignments()
     if not names:
         raise FileNotFoundError(f"No assignments in {paths.notebooks} to work on.")
-    copies = [prepare_student_folder(paths, name) for name in names]
+    from grading.kit import student_copies  # the student's session runs from the kit
+
+    copies = student_copies(paths, names)
     root = student_folder(paths)
     for copy in copies:
-        if copy.released_now:
-            print(f"released {copy.assignment} into {paths.release / copy.assignment}")
         print(
             f"{copy.assignment}: {copy.folder} ({len(copy.copied)} file(s) copied from the "
-            f"release, {len(copy.kept)} of your own kept as they are)"
+            f"student kit, {len(copy.kept)} of your own kept as they are)"
         )
     start = None
     if assignment and copies[0].notebooks:
@@ -443,16 +459,74 @@ def main(args: argparse.Namespace) -> int:
     token = secrets.token_hex(24)
     route = lab_route(start, formgrader=args.mode == "instructor")
     command = lab_command(
-        root, port=port, token=token, ip=args.ip, open_browser=args.open_browser, start_url=route
+        root, port=port, ip=args.ip, open_browser=args.open_browser, start_url=route
     )
-    print(f"JupyterLab ({args.mode}) in {root}")
-    print(f"Open: {lab_url(port, token, route, ip=args.ip)}")
-    print("Stop: Ctrl-C twice in this terminal (that also stops the kernels).", flush=True)
-    process = subprocess.Popen(command, cwd=root, env=env)
-    # JupyterLab handles Ctrl-C itself (it asks, then stops its kernels): wait for it
-    # instead of dying first and leaving it behind.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(f"JupyterLab ({args.mode}) in {root}: starting...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="cnnlab-lab-") as private:  # only we may enter
+        token_file = Path(private) / "token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(token, encoding="ascii")
+        env.pop(TOKEN_ENV, None)  # it would win over the file
+        env[TOKEN_FILE_ENV] = str(token_file)
+        process = subprocess.Popen(command, cwd=root, env=env, preexec_fn=_die_with_parent)
+        with _stopping_on_signals(process):
+            answering = _wait_until_answering(process, args.ip, port)
+            token_file.unlink()  # read at start; kernels inherit the variable, not the token
+            if answering:
+                print(f"Open: {lab_url(port, token, route, ip=args.ip)}")
+                print("Stop: Ctrl-C in this terminal (that also stops the kernels).", flush=True)
+            return process.wait()
+
+
+def _die_with_parent() -> None:
+    """In JupyterLab's process: get SIGTERM (and stop the kernels) when ``cnnlab`` dies."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere nothing
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(process: subprocess.Popen):
+    """While the block runs, SIGINT, SIGTERM and SIGHUP to ``cnnlab`` stop JupyterLab.
+
+    JupyterLab stops its kernels when it gets SIGTERM. Whatever ends the block, JupyterLab
+    does not outlive it.
+    """
+
+    def stop(signum, frame):
+        if process.poll() is None:
+            process.terminate()
+
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, stop) for signum in stopping}
     try:
-        return process.wait()
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _wait_until_answering(process: subprocess.Popen, ip: str, port: int) -> bool:
+    """Wait until JupyterLab answers HTTP on its port; False if it exits first."""
+    import urllib.error
+    import urllib.request
+
+    host = "127.0.0.1" if ip in ("", "0.0.0.0") else ("::1" if ip == "::" else ip)
+    url = lab_url(port, "", "/api", ip=host).split("?", 1)[0]
+    while process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:  # an answer all the same
+            return True
+        except OSError:  # not listening yet (URLError is an OSError)
+            time.sleep(0.2)
+    return False

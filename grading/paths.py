@@ -11,18 +11,61 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ASSIGNMENT_PATTERN", "CoursePaths", "course_paths", "find_root"]
+__all__ = [
+    "ASSIGNMENT_PATTERN",
+    "COURSE_FILE",
+    "CoursePaths",
+    "assignment_name_problem",
+    "course_paths",
+    "find_root",
+]
 
 #: Environment variable naming the course root (the folder holding ``notebooks/``).
 ROOT_ENV = "CNNLAB_ROOT"
 #: Environment variable moving everything generated out of ``<root>/build``.
 BUILD_ENV = "CNNLAB_BUILD_DIR"
-#: Assignment folders are numbered: ``01_cnn_theory``, ``02_mnist``, ...
+#: This course numbers its assignment folders (``01_cnn_theory``, ``02_mnist``, ...); other
+#: courses may name theirs as nbgrader allows (:func:`assignment_name_problem`).
 ASSIGNMENT_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
+#: The optional course file at the course root (:mod:`grading.settings`).
+COURSE_FILE = "cnnlab.toml"
+#: Folders under ``notebooks/`` that are never assignments.
+_NOT_ASSIGNMENTS = {"__pycache__", "build", "release", "submitted", "autograded", "feedback"}
+_UNSAFE_CHARACTERS = re.compile(
+    r"[+/\\*?\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def assignment_name_problem(name: str) -> str | None:
+    """Why a folder name cannot be an assignment, or ``None`` when nbgrader accepts it.
+
+    Parameters
+    ----------
+    name : str
+        A folder name under ``notebooks/`` (``"ps1"``, ``"02_mnist"``, ``"Week 3"``).
+
+    Returns
+    -------
+    str or None
+        What is wrong (nbgrader refuses ``+``; folders starting with ``.`` or ``_`` are
+        hidden; path separators, wildcards, control and bidirectional characters, and
+        leading or trailing spaces are refused), or ``None``.
+    """
+    if not name or name in (".", ".."):
+        return "an empty name or a relative folder"
+    if name.startswith((".", "_")) or name in _NOT_ASSIGNMENTS:
+        return "a hidden or reserved folder"
+    if name != name.strip():
+        return "leading or trailing spaces (nbgrader strips them)"
+    if _UNSAFE_CHARACTERS.search(name):
+        return "a '+', path separator, wildcard, control or bidirectional character"
+    return None
 
 
 def _is_root(folder: Path) -> bool:
-    return (folder / "notebooks").is_dir() and (folder / "pyproject.toml").is_file()
+    return (folder / "notebooks").is_dir() and (
+        (folder / "pyproject.toml").is_file() or (folder / COURSE_FILE).is_file()
+    )
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -37,7 +80,8 @@ def find_root(start: Path | None = None) -> Path:
     -------
     pathlib.Path
         ``CNNLAB_ROOT`` if set; else the nearest folder at or above ``start`` that holds
-        ``notebooks/`` and ``pyproject.toml``; else the checkout this package sits in.
+        ``notebooks/`` and ``pyproject.toml`` or ``cnnlab.toml``; else the checkout this
+        package sits in.
 
     Raises
     ------
@@ -57,8 +101,9 @@ def find_root(start: Path | None = None) -> Path:
     if _is_root(package_checkout):
         return package_checkout
     raise FileNotFoundError(
-        f"No CNN Lab course found at or above {here}: run cnnlab inside the course checkout "
-        f"or set {ROOT_ENV}."
+        f"No course found at or above {here}: run cnnlab inside a course folder (one with "
+        f"notebooks/ and {COURSE_FILE}), give --course DIR, set {ROOT_ENV}, or create one "
+        "with `cnnlab init DIR`."
     )
 
 
@@ -121,12 +166,17 @@ class CoursePaths:
         Returns
         -------
         list of str
-            Folder names under ``notebooks/`` such as ``"02_mnist"``.
+            Folder names under ``notebooks/`` that hold notebooks and that nbgrader accepts
+            as assignment names (:func:`assignment_name_problem`), such as ``"02_mnist"`` or
+            ``"ps1"``; sorted.
         """
         return sorted(
             p.name
             for p in self.notebooks.iterdir()
-            if p.is_dir() and ASSIGNMENT_PATTERN.match(p.name) and any(p.glob("*.ipynb"))
+            if p.is_dir()
+            and not p.is_symlink()
+            and assignment_name_problem(p.name) is None
+            and any(p.glob("*.ipynb"))
         )
 
     def source_notebooks(self, assignment: str | None = None) -> list[Path]:

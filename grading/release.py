@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grading.cli import add_assignments_argument, add_gradebook_option
-from grading.errors import ReleaseLeakError
+from grading.errors import NbgraderError, ReleaseLeakError
+from grading.kit_settings import add_exchange_option, configured_exchange_dir
 from grading.nbgrader_driver import load_nbgrader_config, run_converter
 from grading.paths import CoursePaths, course_paths
 from grading.regions import MARKERS, SecretLine, is_trivial, notebook_regions, strip_ansi
@@ -39,7 +41,11 @@ __all__ = [
     "Leak",
     "ReleaseLeakError",
     "ReleasedAssignment",
+    "assignment_secrets",
     "release_assignments",
+    "release_to_exchange",
+    "scan_folder",
+    "scan_other_files",
     "scan_release",
     "select_assignments",
 ]
@@ -266,18 +272,114 @@ def scan_release(
         raise FileNotFoundError(
             f"No release of {assignment!r} at {folder}: run `cnnlab release {assignment}` first."
         )
+    return scan_folder(paths, assignment, folder, stub_lines=stub_lines)
+
+
+def scan_folder(
+    paths: CoursePaths,
+    assignment: str,
+    folder: Path,
+    *,
+    stub_lines: set[str] | None = None,
+    added_cell: Callable[[dict], bool] | None = None,
+) -> tuple[list[Leak], int]:
+    """Scan a folder of released files of one assignment for instructor-only text.
+
+    The same scan as :func:`scan_release`, for a copy of a release somewhere else (the
+    student kit's ``build/kit/<assignment>/``).
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course whose sources hold the secrets.
+    assignment : str
+        The assignment, e.g. ``"02_mnist"``.
+    folder : pathlib.Path
+        The released files.
+    stub_lines : set of str, optional
+        Lines nbgrader writes in place of solutions; default from the course configuration.
+    added_cell : callable, optional
+        ``added_cell(cell) -> bool`` marks notebook cells added after nbgrader (the kit's
+        installer cell): they are left out when released cells are matched to source cells
+        by position, and no line of them counts as shown in the source.
+
+    Returns
+    -------
+    leaks : list of Leak
+        Empty when nothing leaked.
+    secret_lines : int
+        How many distinct non-trivial instructor-only lines were looked for.
+    """
     if stub_lines is None:
         stub_lines = _stub_lines(load_nbgrader_config(paths))
-    sources = sorted((paths.notebooks / assignment).glob("*.ipynb"))
-    leaks, secrets = _scan_sources(sources)
-    for released in sorted(p for p in folder.rglob("*") if p.is_file()):
+    leaks, secrets = assignment_secrets(paths, assignment)
+    for released in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         if released.suffix == ".ipynb":
             leaks.extend(
-                _scan_notebook(released, paths.notebooks / assignment, secrets, stub_lines)
+                _scan_notebook(
+                    released, paths.notebooks / assignment, secrets, stub_lines, added_cell
+                )
             )
         else:
             leaks.extend(_scan_file(released, secrets))
     return leaks, len(secrets)
+
+
+def assignment_secrets(
+    paths: CoursePaths, assignment: str
+) -> tuple[list[Leak], dict[str, tuple[SecretLine, Path]]]:
+    """The instructor-only lines of one assignment's sources, and leaks written in them.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignment : str
+        The assignment, e.g. ``"02_mnist"``.
+
+    Returns
+    -------
+    leaks : list of Leak
+        Lines of one cell's regions written outside the regions of another cell.
+    secrets : dict
+        Every distinct non-trivial secret line -> (its first :class:`SecretLine`, notebook).
+    """
+    return _scan_sources(sorted((paths.notebooks / assignment).glob("*.ipynb")))
+
+
+def scan_other_files(
+    paths: CoursePaths, assignments: list[str], files: list[Path], *, label: Path | None = None
+) -> list[Leak]:
+    """Scan files that belong to no one assignment (a kit's README, its wheel) for secrets.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignments : list of str
+        Whose secret lines to look for.
+    files : list of pathlib.Path
+        The files; binary files hold no source lines and are passed over.
+    label : pathlib.Path, optional
+        A folder the files were unpacked into from somewhere else; leaks then name the file
+        relative to it (the path inside a wheel, say).
+
+    Returns
+    -------
+    list of Leak
+        Empty when no file holds a delimiter or an instructor-only line.
+    """
+    secrets: dict[str, tuple[SecretLine, Path]] = {}
+    for assignment in assignments:
+        for text, owner in assignment_secrets(paths, assignment)[1].items():
+            secrets.setdefault(text, owner)
+    leaks = []
+    for path in files:
+        for leak in _scan_file(path, secrets):
+            if label is not None:
+                leak = replace(leak, path=path.relative_to(label))
+            leaks.append(leak)
+    return leaks
 
 
 def _scan_notebook(
@@ -285,6 +387,7 @@ def _scan_notebook(
     source_folder: Path,
     secrets: dict[str, tuple[SecretLine, Path]],
     stub_lines: set[str],
+    added_cell: Callable[[dict], bool] | None = None,
 ) -> list[Leak]:
     notebook = _read_notebook(released)
     source = source_folder / released.name
@@ -292,14 +395,19 @@ def _scan_notebook(
     by_grade_id = {cell.grade_id: cell for cell in regions if cell.grade_id}
     everywhere = {line for cell in regions for line in cell.public}
     leaks = []
+    position = 0  # index among the cells nbgrader released (added cells left out)
     for index, cell in enumerate(notebook.get("cells", [])):
         grade_id = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
-        if grade_id in by_grade_id:
+        if added_cell is not None and added_cell(cell):
+            allowed = set()
+        elif grade_id in by_grade_id:
             allowed = set(by_grade_id[grade_id].public)
-        elif index < len(regions) and regions[index].cell_type == cell.get("cell_type"):
-            allowed = set(regions[index].public)
+        elif position < len(regions) and regions[position].cell_type == cell.get("cell_type"):
+            allowed = set(regions[position].public)
         else:
             allowed = everywhere
+        if added_cell is None or not added_cell(cell):
+            position += 1
         allowed = allowed | stub_lines
         source_lines = _lines(_text_of(cell.get("source", "")))
         output_lines = _output_lines(cell)
@@ -419,6 +527,110 @@ def release_assignments(
     return released
 
 
+def exchange_transfer(
+    transfer_class,
+    paths: CoursePaths,
+    assignment: str,
+    exchange_dir: Path | str,
+    *,
+    db_url: str | None = None,
+    **options,
+):
+    """Run one of nbgrader's exchange transfers (release, collect) for the course.
+
+    Parameters
+    ----------
+    transfer_class : type
+        A class of ``nbgrader.exchange.default`` such as ``ExchangeReleaseAssignment``.
+    paths : grading.paths.CoursePaths
+        The course (its ``nbgrader_config.py`` gives the course id and the folders).
+    assignment : str
+        The assignment.
+    exchange_dir : pathlib.Path or str
+        nbgrader's exchange directory (``Exchange.root``, on JupyterHub shared by the hub's
+        users, e.g. ``/srv/nbgrader/exchange``).
+    db_url : str, optional
+        The gradebook; default the course's.
+    **options
+        Attributes of the transfer, e.g. ``force=True``.
+
+    Returns
+    -------
+    object
+        The transfer, after it ran (``dest_path``, ``src_records`` and so on).
+
+    Raises
+    ------
+    grading.errors.NbgraderError
+        If nbgrader's exchange refuses (missing release, no permission); the message
+        holds nbgrader's reason.
+    """
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange import ExchangeError
+
+    config = load_nbgrader_config(paths, db_url)
+    config.Exchange.root = str(Path(exchange_dir).expanduser().resolve())
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    transfer = transfer_class(
+        coursedir=coursedir, authenticator=Authenticator(config=config), config=config
+    )
+    for name, value in options.items():
+        setattr(transfer, name, value)
+    try:
+        transfer.start()
+    except ExchangeError as error:
+        raise NbgraderError(
+            f"nbgrader exchange {config.Exchange.root}, assignment {assignment!r}: {error}"
+        ) from None
+    return transfer
+
+
+def release_to_exchange(
+    paths: CoursePaths,
+    assignments: list[str],
+    exchange_dir: Path | str,
+    db_url: str | None = None,
+) -> list[Path]:
+    """Publish released assignments through nbgrader's exchange (``release_assignment``).
+
+    Students on the same JupyterHub then see them in the *Assignments* tab (or run
+    ``nbgrader fetch_assignment``). A previous publication of an assignment is replaced.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course; ``build/release/<assignment>/`` must exist (see
+        :func:`release_assignments`).
+    assignments : list of str
+        The assignments to publish.
+    exchange_dir : pathlib.Path or str
+        nbgrader's exchange directory; created if missing.
+    db_url : str, optional
+        The gradebook; default the course's.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``<exchange>/<course id>/outbound/<assignment>/`` per assignment.
+
+    Raises
+    ------
+    grading.errors.NbgraderError
+        If nbgrader's exchange refuses.
+    """
+    from nbgrader.exchange.default import ExchangeReleaseAssignment
+
+    published = []
+    for name in assignments:
+        transfer = exchange_transfer(
+            ExchangeReleaseAssignment, paths, name, exchange_dir, db_url=db_url, force=True
+        )
+        published.append(Path(transfer.dest_path))
+    return published
+
+
 def add_arguments(parser) -> None:
     """Add ``cnnlab release`` arguments.
 
@@ -429,6 +641,12 @@ def add_arguments(parser) -> None:
     """
     add_assignments_argument(parser, "all")
     add_gradebook_option(parser)
+    parser.add_argument(
+        "--kit",
+        action="store_true",
+        help="also write the student kit build/kit/ and build/kit.zip (see `cnnlab kit`)",
+    )
+    add_exchange_option(parser, "also publish")
 
 
 def main(args) -> int:
@@ -445,11 +663,25 @@ def main(args) -> int:
         0 when released and clean. A leak or an nbgrader failure (exit status 1), bad
         arguments or an unreachable gradebook (2) are raised for :mod:`grading.cli`.
     """
-    released = release_assignments(course_paths(), args.assignments or None, args.db)
+    paths = course_paths()
+    if args.kit:
+        from grading.kit import build_kit, load_kit_settings, print_kit
+
+        kit = build_kit(paths, args.assignments or None, load_kit_settings(paths), db_url=args.db)
+        released = kit.released
+    else:
+        released = release_assignments(paths, args.assignments or None, args.db)
     for item in released:
         names = ", ".join(path.name for path in item.notebooks)
         print(
             f"released {item.name}: {names} -> {item.folder} "
             f"(leak scan clean: {item.secret_lines} instructor-only lines checked)"
         )
+    if args.kit:
+        print_kit(kit)
+    if args.exchange is not None:
+        exchange = configured_exchange_dir(paths, args.exchange)
+        names = [item.name for item in released]
+        for folder in release_to_exchange(paths, names, exchange, args.db):
+            print(f"published {folder.name} to nbgrader's exchange: {folder}")
     return 0

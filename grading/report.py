@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from grading.cli import add_gradebook_option
 from grading.collect import read_quarantine_ledger
 from grading.export import format_points, submission_scores
 from grading.nbgrader_driver import existing_gradebook_url
+from grading.options import add_report_arguments as add_arguments  # noqa: F401 (grading.cli)
 from grading.paths import CoursePaths, course_paths
 
 __all__ = [
@@ -228,7 +228,7 @@ def read_report_data(paths: CoursePaths, db_url: str) -> ReportData:
     """
     from grading.gradebook import cell_scores, grading_log
 
-    scores = submission_scores(db_url)
+    scores = submission_scores(db_url, paths)  # the course's late policy applies
     log = grading_log(db_url, paths)
     return ReportData(
         scores=scores,
@@ -273,6 +273,11 @@ def plot_score_distribution(scores: pd.DataFrame):
 def plot_question_means(cells: pd.DataFrame):
     """Mean score per question (graded cell) as a share of its points.
 
+    Answers that await manual grading are left out of the mean and marked: a question with
+    such answers says how many, and one whose answers all wait has no bar but a hatched
+    frame labelled "awaits manual grading", so it does not look like a question everyone
+    failed.
+
     Parameters
     ----------
     cells : pandas.DataFrame
@@ -285,15 +290,32 @@ def plot_question_means(cells: pd.DataFrame):
     """
     import seaborn as sns
 
+    graded = ~cells["needs_manual_grade"]
     means = (
-        cells.assign(question=cells["assignment"] + " / " + cells["grade_id"])
-        .groupby(["assignment", "question"], sort=True)[["score", "max_score"]]
-        .sum()
+        cells.assign(
+            question=cells["assignment"] + " / " + cells["grade_id"],
+            graded_score=cells["score"].where(graded),
+            graded_max=cells["max_score"].where(graded, 0.0),
+            awaiting=~graded,
+        )
+        .groupby(["assignment", "question"], sort=True)
+        .agg(
+            score=("graded_score", "sum"),
+            max_score=("graded_max", "sum"),
+            awaiting=("awaiting", "sum"),
+        )
         .reset_index()
     )
     means["percent"] = 100 * means["score"] / means["max_score"].where(means["max_score"] > 0)
     figure, axes = _new_figure(max(2.5, 0.35 * len(means) + 1.2))
     sns.barplot(data=means, x="percent", y="question", hue="assignment", ax=axes, legend=False)
+    for position, row in means.iterrows():
+        if row["awaiting"] and pd.isna(row["percent"]):
+            axes.barh(position, 100, height=0.8, fill=False, hatch="//", edgecolor="#999999")
+            axes.text(50, position, "awaits manual grading", ha="center", va="center")
+        elif row["awaiting"]:
+            label = f" {row['awaiting']} await manual grading"
+            axes.text(row["percent"], position, label, va="center", color="#555555")
     axes.set(xlim=(0, 100), xlabel="mean score (% of the question's points)", ylabel="")
     return figure
 
@@ -326,7 +348,10 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _summary(scores: pd.DataFrame) -> list[dict]:
+def _summary(scores: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+    from grading.gradebook import awaiting_manual_grading
+
+    awaiting = awaiting_manual_grading(cells).groupby("assignment")["points"].sum()
     rows = []
     for assignment, group in scores.groupby("assignment", sort=True):
         rows.append(
@@ -337,6 +362,7 @@ def _summary(scores: pd.DataFrame) -> list[dict]:
                 "median": format_points(group["score"].median()),
                 "max_score": format_points(group["max_score"].max()),
                 "manual": int(group["needs_manual_grade"].sum()),
+                "awaiting_points": format_points(awaiting.get(assignment, 0.0)),
             }
         )
     return rows
@@ -413,11 +439,18 @@ def write_report(paths: CoursePaths | None = None, db_url: str | None = None) ->
         loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
         autoescape=True,
     )
+    from grading.late import late_rows
+    from grading.settings import course_settings
+
+    settings = course_settings(paths)
     html = environment.get_template(TEMPLATE).render(
+        title=settings.title,
+        late=late_rows(data.scores, settings),
+        late_policy=settings.late.describe(),
         root=paths.root,
         gradebook=url.split("@")[-1] if "@" in url else url,
         written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        summary=_summary(data.scores),
+        summary=_summary(data.scores, data.cells),
         plots=rendered,
         workers=grading_workers(data.times).to_dict("records"),
         problems=data.problems.to_dict("records"),
@@ -426,17 +459,6 @@ def write_report(paths: CoursePaths | None = None, db_url: str | None = None) ->
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     return output
-
-
-def add_arguments(parser) -> None:
-    """Add ``cnnlab report`` arguments.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
-    add_gradebook_option(parser)
 
 
 def main(args) -> int:

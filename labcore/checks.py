@@ -26,14 +26,31 @@ import re
 import numpy as np
 
 __all__ = [
+    "CONVOLUTION_LIBRARIES",
+    "LAYER_SETTINGS",
+    "LIBRARY_GROUPS",
+    "XRAY_AUGMENTATION_LIMITS",
+    "LibraryCallError",
     "SelfCheckError",
+    "all_layers",
+    "call_own_code",
+    "check_augmentation",
     "check_channel_axis",
     "check_compiled",
+    "check_conv2d",
+    "check_count",
     "check_images_scaled",
     "check_integer_labels",
     "check_output_layer",
+    "check_output_size",
+    "check_own_design",
     "check_parameter_count",
+    "check_pool2d",
+    "check_seed_cnn",
     "check_shape",
+    "largest_factor",
+    "model_layers",
+    "whole_number",
 ]
 
 
@@ -429,7 +446,12 @@ def _activation_name(layer) -> str | None:
     import keras
 
     if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
+        axes = [layer.axis] if isinstance(layer.axis, int) else list(layer.axis)
+        try:
+            last_axis = len(layer.output.shape) - 1
+        except (AttributeError, ValueError):  # a layer used more than once
+            last_axis = -1
+        return "softmax" if axes in ([-1], [last_axis]) else "softmax_axis"
     activation = getattr(layer, "activation", None)
     if activation is None:
         return None
@@ -491,6 +513,11 @@ def check_output_layer(model, num_classes: int, activation: str = "softmax") -> 
                 "The output layer is a softmax over a single unit: softmax divides by the sum "
                 "of all outputs, so with one unit it always outputs 1.0, whatever the image. "
                 "The model cannot learn."
+            )
+        elif actual == "softmax_axis":
+            problem = (
+                f"The output layer's Softmax normalises along axis {last.axis}, not along the "
+                "classes: its outputs do not add up to 1 for each image."
             )
         elif actual == "softmax":
             problem = (
@@ -639,3 +666,636 @@ def check_compiled(model, loss=None) -> None:
             _fail(problem, hint)
     optimizer = type(model.optimizer).__name__
     _passed(f"the model is compiled: optimizer {optimizer}, loss {actual}")
+
+
+# --------------------------------------------------------------------------- answer checks
+#
+# The notebooks' test cells call the helpers below. They check what an answer *does*
+# (behaviour) and what it *is* (types, layer structure), never the text of the code: a
+# comment that names a library, a helper with any name, a functional model instead of a
+# Sequential one all pass when the work is right.
+
+#: Library code an "implement it yourself" exercise may not run, by group: a path fragment
+#: of the source file and, optionally, a regular expression the function's name must match.
+LIBRARY_GROUPS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "labcore.theory": (("labcore/theory.py", None),),
+    "labcore.data": (("labcore/data.py", None),),
+    "labcore.models": (("labcore/models.py", None),),
+    "labcore.training": (("labcore/training.py", None),),
+    "labcore.tuning": (("labcore/tuning.py", None),),
+    "convolution and pooling libraries": (
+        ("keras/src/layers/convolutional/", None),
+        ("keras/src/layers/pooling/", None),
+        ("keras/src/ops/nn.py", r"conv|pool"),
+        ("keras/src/backend/", r"conv|pool"),
+        ("tensorflow/python/ops/", r"conv|pool"),
+        ("scipy/signal/", r"conv|correlat"),
+        ("scipy/ndimage/", r"convol|correlat|filter"),
+        ("jax/_src/lax/convolution.py", None),
+        ("jax/_src/lax/windowed_reductions.py", None),
+        ("torch/nn/", r"conv|pool"),
+        ("skimage/measure/", r"block_reduce"),
+    ),
+}
+
+#: What an exercise that asks for a NumPy convolution or pooling may not call.
+CONVOLUTION_LIBRARIES = ("labcore.theory", "convolution and pooling libraries")
+
+
+class LibraryCallError(SelfCheckError):
+    """The function under test ran library code that the exercise asks the student to write."""
+
+
+def _library_matcher(groups):
+    rules = []
+    for group in groups:
+        if group not in LIBRARY_GROUPS:
+            raise ValueError(f"unknown library group {group!r}; known: {sorted(LIBRARY_GROUPS)}")
+        rules += [
+            (group, fragment, re.compile(pattern) if pattern else None)
+            for fragment, pattern in LIBRARY_GROUPS[group]
+        ]
+    verdicts: dict = {}
+
+    def forbidden(code) -> str | None:
+        if code not in verdicts:
+            path = code.co_filename.replace("\\", "/")
+            verdicts[code] = next(
+                (
+                    f"{code.co_name}() of {group}"
+                    for group, fragment, pattern in rules
+                    if fragment in path and (pattern is None or pattern.search(code.co_name))
+                ),
+                None,
+            )
+        return verdicts[code]
+
+    return forbidden
+
+
+def call_own_code(function, *args, forbid=CONVOLUTION_LIBRARIES, name=None, **kwargs):
+    """Call a student's function and fail if it ran library code it should not use.
+
+    While ``function`` runs, a profile hook watches every Python function call. A call into
+    one of the ``forbid`` groups of :data:`LIBRARY_GROUPS` (for example ``labcore.theory``
+    or Keras' convolution layers) raises at once, and the check fails even if the student's
+    code caught that error. Helpers with any name, comments and imports are all fine: only
+    what actually runs counts.
+
+    Parameters
+    ----------
+    function : callable
+        The student's function.
+    *args, **kwargs
+        Its arguments.
+    forbid : tuple of str, default=CONVOLUTION_LIBRARIES
+        Keys of :data:`LIBRARY_GROUPS`.
+    name : str, optional
+        How messages refer to the function (default: its ``__name__``).
+
+    Returns
+    -------
+    object
+        What ``function`` returned.
+
+    Raises
+    ------
+    LibraryCallError
+        If a forbidden library function ran (or the function removed the watch).
+    """
+    import sys
+
+    label = name or getattr(function, "__name__", "your function")
+    forbidden = _library_matcher(forbid)
+    used: list[str] = []
+
+    def watch(frame, event, arg):
+        if event == "call":
+            found = forbidden(frame.f_code)
+            if found:
+                used.append(found)
+                raise LibraryCallError(f"{label} called {found}")
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        result = function(*args, **kwargs)
+    except LibraryCallError:
+        result = None
+    finally:
+        still_watched = sys.getprofile() is watch or bool(used)
+        sys.setprofile(previous)
+    if used:
+        _fail(
+            f"{label} called {used[0]}: this exercise asks you to compute it yourself.",
+            "write the computation with NumPy (loops, slicing, np.sum, np.tensordot, ...); "
+            "library versions are for later notebooks.",
+        )
+    if not still_watched:
+        _fail(
+            f"{label} switched off the check that watches which functions it calls.",
+            "leave sys.setprofile alone inside your function.",
+        )
+    return result
+
+
+def whole_number(value, name: str = "value") -> int:
+    """``value`` as a plain ``int`` if it is a whole number by type, else a clear failure.
+
+    Accepts Python ``int`` and NumPy integers (not ``bool``, not floats, not other
+    subclasses of ``int``: an object that claims to equal everything is not a number).
+
+    Parameters
+    ----------
+    value : object
+        The student's value.
+    name : str, default="value"
+        How the message refers to it.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    SelfCheckError
+        If ``value`` is not a whole number by type.
+
+    Examples
+    --------
+    >>> whole_number(np.int64(7), "CONV1_PARAMS")
+    7
+    """
+    kind = type(value)
+    numpy_integer = issubclass(kind, np.integer) and kind.__module__ == "numpy"
+    if kind is not int and not numpy_integer:
+        floating = kind is float or (issubclass(kind, np.floating) and kind.__module__ == "numpy")
+        _fail(
+            f"{name} should be a whole number (int), got a {kind.__name__}.",
+            "integer arithmetic (*, +, //) on ints gives an int; `/` gives a float."
+            if floating
+            else "write the number (or the arithmetic that gives it) with plain ints.",
+        )
+    return int(value)
+
+
+def check_count(value, expected: int, name: str) -> None:
+    """Check a whole number the student computed (a parameter count, a size, ...).
+
+    Parameters
+    ----------
+    value : object
+        The student's value (must be a whole number by type, see :func:`whole_number`).
+    expected : int
+        The right value; never shown.
+    name : str
+        How the message refers to it.
+
+    Raises
+    ------
+    SelfCheckError
+        If ``value`` is no whole number or differs from ``expected``.
+    """
+    number = whole_number(value, name)
+    if number != int(expected):
+        _fail(
+            f"{name} = {number:,} is too {'large' if number > int(expected) else 'small'}.",
+            "recount step by step: weights per filter or unit, times filters or units, plus "
+            "one bias each; follow the shapes layer by layer.",
+        )
+    _passed(f"{name} is right ({number:,})")
+
+
+# ------------------------------------------------------------------ notebook 01's exercises
+
+#: ``output_size`` cases ``(n, k, stride, padding)`` per point of notebook 01's Exercise 1.
+OUTPUT_SIZE_CASES = {
+    "valid": [(28, 3, 1, "valid"), (26, 2, 2, "valid"), (10, 3, 2, "valid"), (7, 7, 1, "valid")],
+    "same": [(28, 3, 1, "same"), (28, 4, 1, "same"), (9, 5, 1, "same")],
+    "same with stride": [(28, 3, 2, "same"), (7, 3, 2, "same"), (11, 3, 3, "same")],
+    "explicit padding": [(28, 3, 1, 1), (28, 5, 2, 2), (7, 3, 2, 0), (10, 4, 3, 2)],
+}
+
+
+def check_output_size(output_size, case: str, cases=None) -> None:
+    """Check a student's ``output_size(n, k, stride, padding)`` on one kind of case.
+
+    Parameters
+    ----------
+    output_size : callable
+        The student's function.
+    case : {"valid", "same", "same with stride", "explicit padding"}
+        Which point of the exercise to check.
+    cases : list of tuple, optional
+        ``(n, k, stride, padding)`` tuples (default: :data:`OUTPUT_SIZE_CASES` ``[case]``);
+        ``padding`` is ``"valid"``, ``"same"`` or a whole number of zeros per side.
+
+    Raises
+    ------
+    SelfCheckError
+        On the first wrong or non-integer result, or a call to ``labcore.theory``.
+    """
+    from labcore import theory
+
+    for n, k, stride, padding in cases or OUTPUT_SIZE_CASES[case]:
+        call = f"output_size({n}, {k}, {stride}, {padding!r})"
+        got = whole_number(
+            call_own_code(output_size, n, k, stride, padding, forbid=("labcore.theory",)), call
+        )
+        if isinstance(padding, str):
+            wanted = theory.conv_output_size(n, k, stride, padding)
+        else:  # p zeros on each side
+            wanted = (n + 2 * padding - k) // stride + 1
+        if got != wanted:
+            hints = {
+                "valid": "count the window starts 0, s, 2s, ... whose whole window fits in n.",
+                "same": "with 'same' padding the kernel size does not matter: ⌈n / s⌉.",
+                "same with stride": "⌈n / s⌉ rounds up: a last window that is only partly "
+                "inside still counts. -(-n // s) is ceiling division with ints.",
+                "explicit padding": "p zeros on EACH side make the axis n + 2p pixels long; "
+                "then count the window positions as for 'valid'.",
+            }
+            _fail(f"{call} returned {got}, which is not right.", hints[case])
+    _passed(f"output_size: {case} cases right")
+
+
+#: ``conv2d`` cases per point of notebook 01's Exercise 2: image shape, kernel size,
+#: filters, stride, padding, whether the bias is non-zero.
+CONV2D_CASES = {
+    "one channel": [((5, 6, 1), 3, 1, 1, "valid", True), ((7, 5, 1), 2, 1, 1, "valid", True)],
+    "channels": [((6, 5, 3), 3, 2, 1, "valid", False), ((5, 7, 2), 2, 4, 1, "valid", False)],
+    "same": [((5, 6, 1), 3, 1, 1, "same", False), ((6, 6, 1), 5, 2, 1, "same", False)],
+    "stride": [((9, 11, 1), 3, 1, 2, "valid", False), ((10, 10, 1), 2, 2, 3, "valid", False)],
+}
+
+
+def check_conv2d(conv2d, case: str, seed: int = 0, trials: int = 1) -> None:
+    """Check a student's ``conv2d(image, kernels, bias, stride, padding)`` on one kind of case.
+
+    Random images and asymmetric random kernels (a flipped kernel gives other numbers),
+    compared with ``labcore.theory.conv2d``, which agrees with Keras' ``Conv2D``.
+
+    Parameters
+    ----------
+    conv2d : callable
+        The student's function.
+    case : {"one channel", "channels", "same", "stride"}
+        Which point of the exercise to check (see :data:`CONV2D_CASES`).
+    seed : int, default=0
+        Seed of the random inputs.
+    trials : int, default=1
+        Random inputs per case.
+
+    Raises
+    ------
+    SelfCheckError
+        On a wrong shape or wrong values (with a hint at the likely slip), or if ``conv2d``
+        calls a library's convolution.
+    """
+    from labcore import theory
+
+    rng = np.random.default_rng(seed)
+    for image_shape, k, filters, stride, padding, with_bias in CONV2D_CASES[case] * trials:
+        image = rng.normal(size=image_shape)
+        kernels = rng.normal(size=(k, k, image_shape[-1], filters))
+        bias = rng.normal(size=filters) if with_bias else np.zeros(filters)
+        what = (
+            f"conv2d of a {image_shape} image with {filters} filter(s) of {k}×{k}, "
+            f"stride {stride}, padding {padding!r}"
+        )
+        got = call_own_code(
+            conv2d, image.copy(), kernels.copy(), bias.copy(), stride=stride, padding=padding
+        )
+        got = _as_array(got, what).astype(float)
+        wanted = theory.conv2d(image, kernels, bias, stride=stride, padding=padding)
+        if got.shape != wanted.shape:
+            _fail(
+                f"{what} has shape {got.shape}, which is not right.",
+                "output (H_out, W_out, F): each spatial size follows your output_size; the "
+                "last axis has one map per filter."
+                if got.ndim == 3
+                else "return (H_out, W_out, F): three axes, one feature map per filter.",
+            )
+        if not np.allclose(got, wanted, atol=1e-6):
+            flipped = theory.conv2d(
+                image, kernels[::-1, ::-1], bias, stride=stride, padding=padding
+            )
+            no_bias = wanted - bias
+            if np.allclose(got, flipped, atol=1e-6):
+                hint = "the kernel is flipped: Keras (and this exercise) does not flip it."
+            elif with_bias and np.allclose(got, no_bias, atol=1e-6):
+                hint = "the bias is missing: add bias[f] to every output of filter f."
+            elif case == "channels":
+                hint = "sum over all C input channels, and compute each of the F filters."
+            elif case == "same":
+                hint = "'same': (k − 1) / 2 zeros on EVERY side (top, bottom, left, right)."
+            elif case == "stride":
+                hint = "output (i, j) starts at pixel (i·s, j·s) of the (padded) image."
+            else:
+                hint = "output[i, j, f] = Σ patch · kernels[..., f] + bias[f], patch at (i, j)."
+            _fail(f"{what}: the values are not right.", hint)
+    _passed(f"conv2d: {case} cases right")
+
+
+#: ``pool2d`` inputs: image shape and window size. The sizes do not divide every image
+#: (left-over rows and columns are dropped) and the images have several channels.
+POOL2D_CASES = [((4, 4, 1), 2), ((7, 9, 3), 2), ((8, 7, 2), 3)]
+
+
+def check_pool2d(pool2d, mode: str, seed: int = 0, trials: int = 1) -> None:
+    """Check a student's ``pool2d(image, size, mode)`` for one pooling mode.
+
+    Parameters
+    ----------
+    pool2d : callable
+        The student's function.
+    mode : {"max", "average", "sum"}
+        Which point of the exercise to check.
+    seed : int, default=0
+        Seed of the random inputs.
+    trials : int, default=1
+        Random inputs per case.
+
+    Raises
+    ------
+    SelfCheckError
+        On a wrong shape or wrong values (with a hint), or if ``pool2d`` calls a library's
+        pooling.
+    """
+    from labcore import theory
+
+    rng = np.random.default_rng(seed)
+    for image_shape, size in POOL2D_CASES * trials:
+        image = rng.normal(size=image_shape)
+        what = f"{mode} pooling of a {image_shape} image with size {size}"
+        got = _as_array(call_own_code(pool2d, image.copy(), size, mode), what).astype(float)
+        average = theory.pool2d(image, size, mode="average")
+        wanted = average * size**2 if mode == "sum" else theory.pool2d(image, size, mode=mode)
+        if got.shape != wanted.shape:
+            _fail(
+                f"{what} has shape {got.shape}, which is not right.",
+                "windows do not overlap and left-over rows or columns are dropped: "
+                "(H // size, W // size, C), every channel pooled on its own.",
+            )
+        if not np.allclose(got, wanted, atol=1e-6):
+            if mode == "sum" and np.allclose(got, average * size, atol=1e-6):
+                hint = "a size × size window holds size² values: sum = average · size²."
+            elif mode == "average" and np.allclose(got, average * size, atol=1e-6):
+                hint = "divide by the number of values in the window, size², not by size."
+            else:
+                hint = (
+                    "summarise each window of each channel on its own (axis=(0, 1)); "
+                    "window (i, j) covers rows i·size to (i+1)·size − 1."
+                )
+            _fail(f"{what}: the values are not right.", hint)
+    _passed(f"pool2d: {mode} pooling right")
+
+
+# ------------------------------------------------------------------ models, by structure
+
+
+def model_layers(model) -> list:
+    """The layers of a Keras model that compute something, in order.
+
+    ``keras.Input`` makes an ``InputLayer`` that a functional model lists among its layers
+    and a Sequential model does not; leaving it out lets both be checked alike. Nested
+    models (a Sequential inside a model) are expanded.
+
+    Parameters
+    ----------
+    model : keras.Model
+
+    Returns
+    -------
+    list of keras.layers.Layer
+    """
+    import keras
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            found += model_layers(layer)
+        else:
+            found.append(layer)
+    return found
+
+
+def all_layers(layer) -> list:
+    """A layer and every layer nested inside it (depth first), InputLayers left out."""
+    import keras
+
+    found = [] if isinstance(layer, keras.layers.InputLayer) else [layer]
+    for inner in getattr(layer, "layers", []):
+        found += all_layers(inner)
+    return found
+
+
+#: Layer settings compared by :func:`check_seed_cnn` when the blueprint layer has them.
+LAYER_SETTINGS = ("filters", "kernel_size", "strides", "padding", "activation", "units", "rate")
+
+
+def check_seed_cnn(model, aspect: str, blueprint=None) -> None:
+    """Check a model layer by layer against a blueprint model (notebook 02's seed CNN).
+
+    Sequential and functional models are checked alike (see :func:`model_layers`).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The student's model.
+    aspect : {"layers", "settings", "shapes"}
+        ``"layers"``: the layer types in order; ``"settings"``: filters, kernel size,
+        strides, padding, activation, units and dropout rate of each layer; ``"shapes"``:
+        each layer's output shape and parameter count.
+    blueprint : keras.Model, optional
+        The model to compare with. Without it, ``"layers"`` only checks that ``model`` is a
+        built Keras model of Conv2D, pooling, Flatten, Dense and Dropout layers.
+
+    Raises
+    ------
+    SelfCheckError
+        At the first difference, naming the layer (by position and type).
+    """
+    if aspect not in ("layers", "settings", "shapes"):
+        raise ValueError(f"aspect must be 'layers', 'settings' or 'shapes', got {aspect!r}")
+    _require_built(model)
+    layers = model_layers(model)
+    types = [type(layer).__name__ for layer in layers]
+    if blueprint is None:
+        _passed(f"a built Keras model with {len(layers)} layers: {', '.join(types)}")
+        return
+    wanted_layers = model_layers(blueprint)
+    wanted_types = [type(layer).__name__ for layer in wanted_layers]
+    if aspect == "layers":
+        if types != wanted_types:
+            _fail(
+                f"the model's layers are {types}, which is not the table's list.",
+                "one layer per row of the table, in that order, after keras.Input.",
+            )
+        _passed("layer types in order")
+        return
+    for position, (layer, wanted) in enumerate(zip(layers, wanted_layers, strict=False), 1):
+        what = f"layer {position} ({type(layer).__name__})"
+        if aspect == "settings":
+            config, wanted_config = layer.get_config(), wanted.get_config()
+            for setting in LAYER_SETTINGS:
+                if setting in wanted_config and config.get(setting) != wanted_config[setting]:
+                    _fail(
+                        f"{what}: {setting} is {config.get(setting)!r}, which is not the "
+                        "table's setting.",
+                        "compare each layer's arguments with its row of the table.",
+                    )
+        else:
+            if tuple(layer.output.shape) != tuple(wanted.output.shape):
+                _fail(
+                    f"{what} outputs shape {tuple(layer.output.shape)}, which is not right.",
+                    "check padding, pooling and the input shape (28, 28, 1).",
+                )
+            if layer.count_params() != wanted.count_params():
+                _fail(
+                    f"{what} has {layer.count_params():,} parameters, which is not right.",
+                    "check use_bias, filters and units.",
+                )
+    if len(layers) != len(wanted_layers):
+        _fail(
+            f"the model has {len(layers)} layers; the table lists {len(wanted_layers)}.",
+            "one layer per row of the table, after keras.Input.",
+        )
+    _passed(f"layer {aspect} right")
+
+
+def largest_factor(layer) -> float:
+    """The largest absolute factor of a random preprocessing layer (zoom, rotation, ...).
+
+    Reads ``factor``, ``height_factor`` and ``width_factor``, each a number, a
+    ``(lower, upper)`` pair or ``None`` (as Keras accepts them).
+
+    Parameters
+    ----------
+    layer : keras.layers.Layer
+
+    Returns
+    -------
+    float
+        0.0 if the layer has none of these factors.
+    """
+    values = [
+        abs(float(value))
+        for attribute in ("factor", "height_factor", "width_factor")
+        if getattr(layer, attribute, None) is not None
+        for value in np.ravel(np.asarray(getattr(layer, attribute), dtype=float))
+    ]
+    return max(values, default=0.0)
+
+
+#: The augmentation notebook 03 asks for: layer type -> the largest factor allowed.
+XRAY_AUGMENTATION_LIMITS = {"RandomZoom": 0.2, "RandomRotation": 0.1, "RandomContrast": 0.3}
+
+
+def check_augmentation(augmentation, aspect: str, limits=None) -> None:
+    """Check an augmentation layer (notebook 03) on one aspect.
+
+    Parameters
+    ----------
+    augmentation : keras.layers.Layer
+        The student's augmentation, e.g. a ``keras.Sequential`` of random layers.
+    aspect : {"layers", "factors", "fill"}
+        ``"layers"``: every layer type of ``limits`` is there, no ``RandomFlip``, and images
+        pass unchanged outside training; ``"factors"``: each factor within its limit
+        (numbers and ``(lower, upper)`` pairs alike); ``"fill"``: zoom and rotation fill
+        the empty corners with a constant (black).
+    limits : dict, optional
+        Layer type name -> largest factor (default :data:`XRAY_AUGMENTATION_LIMITS`).
+
+    Raises
+    ------
+    SelfCheckError
+        At the first problem found.
+    """
+    import keras
+
+    limits = XRAY_AUGMENTATION_LIMITS if limits is None else limits
+    if not isinstance(augmentation, keras.layers.Layer):
+        _fail(
+            f"the augmentation is a {type(augmentation).__name__}, not a Keras layer.",
+            "return keras.Sequential([...]) of the random layers.",
+        )
+    layers = all_layers(augmentation)
+    types = [type(layer).__name__ for layer in layers]
+    if aspect == "layers":
+        missing = [name for name in limits if name not in types]
+        if missing:
+            _fail(
+                f"no {', '.join(missing)} layer in your augmentation ({types}).", "read the task."
+            )
+        if "RandomFlip" in types:
+            _fail("the augmentation flips images.", "no flips for chest X-rays: read the text.")
+        images = np.zeros((4, 32, 32, 1), dtype="float32")
+        images[:, :16] = 255.0
+        unchanged = keras.ops.convert_to_numpy(augmentation(images, training=False))
+        if not np.allclose(unchanged, images):
+            _fail(
+                "outside training the augmentation changes the images.",
+                "use Keras' Random* layers: they are active only while the model trains.",
+            )
+        _passed(f"augmentation layers: {types[1:] or types}")
+    elif aspect == "factors":
+        for layer, name in zip(layers, types, strict=True):
+            if name in limits and largest_factor(layer) > limits[name] + 1e-9:
+                _fail(
+                    f"{name} has a factor of {largest_factor(layer)}, more than the "
+                    f"{limits[name]} allowed.",
+                    "large changes make images the model never meets in practice.",
+                )
+        _passed("augmentation factors within their limits")
+    elif aspect == "fill":
+        for layer, name in zip(layers, types, strict=True):
+            if hasattr(layer, "fill_mode") and layer.fill_mode != "constant":
+                _fail(
+                    f"{name} fills empty corners with {layer.fill_mode!r}.",
+                    "X-rays have a black background: fill_mode='constant'.",
+                )
+        _passed("zoom and rotation fill with a constant")
+    else:
+        raise ValueError(f"aspect must be 'layers', 'factors' or 'fill', got {aspect!r}")
+
+
+def _architecture(model) -> list[tuple]:
+    """Layer types and their structural settings, in order: what makes two designs the same."""
+    keys = ("filters", "kernel_size", "strides", "padding", "pool_size", "units", "rate")
+    return [
+        (type(layer).__name__, *(str(layer.get_config().get(key)) for key in keys))
+        for layer in model_layers(model)
+    ]
+
+
+def check_own_design(model, others: dict) -> None:
+    """Check that a model is not one of the given (library) architectures.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The student's design.
+    others : dict
+        Name -> a Keras model whose architecture the student may not hand in, e.g.
+        ``{"models.fast_cnn()": models.fast_cnn()}``. Weights, names, activations and the
+        optimizer do not matter; the layer types and their sizes do.
+
+    Raises
+    ------
+    SelfCheckError
+        If ``model`` is not a Keras model or has the same architecture as one of ``others``.
+    """
+    _require_keras_model(model)
+    design = _architecture(model)
+    for name, other in others.items():
+        if design == _architecture(other):
+            _fail(
+                f"your model has the same architecture as labcore's {name}: this exercise "
+                "asks for a design of your own, so it earns no points.",
+                "start from the ideas in the text and build and compile your own model; "
+                "labcore's model is there to read, not to hand in.",
+            )
+    _passed(f"a design of your own ({len(design)} layers, {model.count_params():,} parameters)")

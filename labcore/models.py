@@ -12,7 +12,7 @@ The published architectures and their parameter counts (you can derive every num
     Conv(8) → Pool → Conv(16) → Pool → Flatten → Dense(64) → Dropout(0.2) → Dense(10)
 :func:`deeper_cnn`: 93,322 parameters
     Conv(32) → Pool → Conv(64) → Pool → Conv(64) → Flatten → Dense(64) → Dense(10)
-:func:`xray_cnn`: 63,000,001 parameters at 250×250×3
+:func:`xray_cnn`: 63,000,001 parameters at 250×250×3 (62,999,425 at 250×250×1)
     Rescaling → Conv(32, same) → Pool → Conv(64, same) → Pool → Flatten → Dropout(0.5) →
     Dense(256) → Dropout(0.5) → Dense(1)
 :func:`pneumonia_cnn`: 35,409 parameters at 28×28×1 (PneumoniaMNIST)
@@ -170,7 +170,9 @@ def xray_cnn(image_size=250, channels: int = 3, augmentation=None) -> keras.Sequ
     Conv2D(64, 3×3, same, relu) → MaxPooling2D(2) → Flatten → Dropout(0.5) →
     Dense(256, relu) → Dropout(0.5) → Dense(1, sigmoid).
 
-    At 250×250×3 it has 63,000,001 parameters: 896 + 18,496 + 62,980,352 + 257.
+    At 250×250×3 it has 63,000,001 parameters: 896 + 18,496 + 62,980,352 + 257. With
+    grayscale input (250×250×1) the first convolution has 3×3×1×32 + 32 = 320 weights
+    instead of 896, so the model has 62,999,425: only the first layer sees the channels.
 
     Parameters
     ----------

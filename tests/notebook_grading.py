@@ -63,7 +63,9 @@ API (kept stable; other test modules rely on it)
 :func:`grade_class` ``(assignment, build, wrong_answers, profile="grade", jobs=2)``
     ``-> dict[str, dict[str, float]]``: the usual class in one grading run: ``"reference"``
     (the source notebook), ``"blank"`` (the unanswered student version) and one student per
-    entry of ``wrong_answers`` (student id -> ``(grade_id, code)``), each the
+    entry of ``wrong_answers`` (student id -> ``(grade_id, code)``, or
+    ``(grade_id, code, lost_cells)`` when the answer should lose other test cells than
+    ``test_<grade_id>``: exercises with partial credit have one test cell per point), each the
     :func:`solved_notebook` with that one answer replaced.
 :func:`max_points` ``(assignment) -> dict[str, float]``
     ``{grade_id: points}`` of every autograded test cell of the source notebook.
@@ -73,7 +75,8 @@ API (kept stable; other test modules rely on it)
 :class:`AssignmentGradingTests`
     The four tests every notebook module runs, as a base class: a module subclasses it as
     ``class TestGrading(AssignmentGradingTests)``, sets ``assignment``, ``expected_points``
-    (and ``expected_written``, ``min_secret_lines``), gives ``wrong_answers`` and
+    (and ``expected_written``, ``min_secret_lines``), gives ``wrong_answers`` (and
+    ``right_answers``: correct answers written differently, which must score full marks) and
     overrides :meth:`~AssignmentGradingTests.check_released_stubs`.
 
 Each assignment must hold exactly one notebook (the course's four do). Everything generated
@@ -104,6 +107,7 @@ __all__ = [
     "autograded_cells",
     "course",
     "edited_answer",
+    "expected_losses",
     "grade_class",
     "grade_submissions",
     "leaked_lines",
@@ -471,6 +475,12 @@ def max_points(assignment: str) -> dict[str, float]:
     return autograded_cells(source_notebook(assignment))
 
 
+def expected_losses(answer: tuple) -> tuple[str, ...]:
+    """The test cells a ``wrong_answers`` entry should lose: its third item, or
+    ``("test_<grade_id>",)``."""
+    return tuple(answer[2]) if len(answer) > 2 else (f"test_{answer[0]}",)
+
+
 def lost_points(scores: Mapping[str, float], assignment: str) -> dict[str, float]:
     """Where a student lost points, and how many.
 
@@ -589,7 +599,7 @@ def grade_submissions(
 def grade_class(
     assignment: str,
     build: Path,
-    wrong_answers: Mapping[str, tuple[str, str]],
+    wrong_answers: Mapping[str, tuple],
     profile: str | None = "grade",
     jobs: int = 2,
 ) -> dict[str, dict[str, float]]:
@@ -602,8 +612,9 @@ def grade_class(
     build : pathlib.Path
         A temporary build folder.
     wrong_answers : mapping
-        Student id -> ``(grade_id, code)``: the answer cell that student got wrong and the
-        code they wrote in it; every other answer is the reference answer.
+        Student id -> ``(grade_id, code)`` or ``(grade_id, code, lost_cells)``: the answer
+        cell that student changed and the code they wrote in it; every other answer is the
+        reference answer. Correct variants (right answers written differently) go here too.
     profile : str or None, default="grade"
         As for :func:`grade_submissions`.
     jobs : int, default=2
@@ -623,7 +634,7 @@ def grade_class(
         "blank": student_notebook(assignment, build),
     }
     solved = solved_notebook(assignment, build)
-    for student, (grade_id, code) in wrong_answers.items():
+    for student, (grade_id, code, *_) in wrong_answers.items():
         submissions[student] = with_answer(solved, grade_id, code)
     return grade_submissions(assignment, submissions, build, profile=profile, jobs=jobs)
 
@@ -715,9 +726,16 @@ class AssignmentGradingTests:
     min_secret_lines: ClassVar[int] = 40
 
     @staticmethod
-    def wrong_answers() -> dict[str, tuple[str, str]]:
-        """Student id -> ``(grade_id, code)``: one plausible wrong answer per exercise."""
+    def wrong_answers() -> dict[str, tuple]:
+        """Student id -> ``(grade_id, code[, lost_cells])``: one plausible wrong answer per
+        point, each losing exactly ``lost_cells`` (default ``("test_<grade_id>",)``)."""
         raise NotImplementedError
+
+    @staticmethod
+    def right_answers() -> dict[str, tuple[str, str]]:
+        """Student id -> ``(grade_id, code)``: correct answers written differently from the
+        reference (loops against vectorised code, functional against Sequential, ...)."""
+        return {}
 
     def check_released_stubs(self, released: nbformat.NotebookNode) -> None:
         """Assertions on what the student version shows in place of the solutions."""
@@ -726,6 +744,8 @@ class AssignmentGradingTests:
     def pytest_generate_tests(self, metafunc):
         if "student" in metafunc.fixturenames:
             metafunc.parametrize("student", list(self.wrong_answers()))
+        if "right_student" in metafunc.fixturenames:
+            metafunc.parametrize("right_student", list(self.right_answers()) or [None])
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -740,7 +760,8 @@ class AssignmentGradingTests:
     @pytest.fixture(scope="class")
     @classmethod
     def graded(cls, build, released):
-        return grade_class(cls.assignment, build, cls.wrong_answers(), profile="grade", jobs=2)
+        answers = {**cls.wrong_answers(), **cls.right_answers()}
+        return grade_class(cls.assignment, build, answers, profile="grade", jobs=2)
 
     def test_points_match_the_header(self):
         source = source_notebook(self.assignment)
@@ -762,7 +783,9 @@ class AssignmentGradingTests:
                 assert meta["locked"] is False
 
     def test_every_autograded_exercise_has_a_wrong_answer(self):
-        tested = {f"test_{grade_id}" for grade_id, _ in self.wrong_answers().values()}
+        tested = {
+            cell for answer in self.wrong_answers().values() for cell in expected_losses(answer)
+        }
         assert tested == set(self.expected_points)
 
     def test_release_has_no_solution_code_and_no_hidden_tests(self, released):
@@ -785,7 +808,12 @@ class AssignmentGradingTests:
         assert graded["blank"] == dict.fromkeys(self.expected_points, 0.0)
 
     def test_each_wrong_answer_loses_only_its_own_points(self, graded, student):
-        grade_id = self.wrong_answers()[student][0]
+        losses = expected_losses(self.wrong_answers()[student])
         assert lost_points(graded[student], self.assignment) == {
-            f"test_{grade_id}": self.expected_points[f"test_{grade_id}"]
+            cell: self.expected_points[cell] for cell in losses
         }
+
+    def test_each_right_answer_scores_full_marks(self, graded, right_student):
+        if right_student is None:
+            pytest.skip("no differently written right answers for this notebook")
+        assert lost_points(graded[right_student], self.assignment) == {}

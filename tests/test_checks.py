@@ -192,6 +192,8 @@ def test_check_output_layer(capsys):
     assert "'relu'" in message
     message = failure(checks.check_output_layer, dense_model(10, "sigmoid"), 10)
     assert "do not sum to 1" in message
+    message = failure(checks.check_output_layer, dense_model(10, None, keras.layers.Softmax(0)), 10)
+    assert "axis 0" in message  # a softmax across the batch, not across the classes
     message = failure(checks.check_output_layer, dense_model(64, "softmax"), 10)
     assert "64 unit(s)" in message and "10 classes" in message
     with pytest.raises(ValueError, match="activation"):
@@ -235,3 +237,185 @@ def test_docstring_examples_run(capsys):
     results = doctest.testmod(checks)
     assert results.attempted >= 7
     assert results.failed == 0
+
+
+# --------------------------------------------------------------------------- answer checks
+
+
+class AlwaysEqual(int):
+    """An answer that does no work: it claims to equal everything."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+def test_whole_number_accepts_ints_and_refuses_impostors():
+    assert checks.whole_number(7, "n") == 7
+    assert type(checks.whole_number(np.int32(7), "n")) is int
+    for impostor in (AlwaysEqual(7), True, 7.0, np.float64(7.0), "7"):
+        message = failure(checks.whole_number, impostor, "CONV1_PARAMS")
+        assert "CONV1_PARAMS should be a whole number" in message
+
+
+def test_check_count(capsys):
+    assert_passes(checks.check_count, capsys, np.int64(80), 80, "CONV1_PARAMS")
+    assert "too small" in failure(checks.check_count, 72, 80, "CONV1_PARAMS")
+    assert "80" not in failure(checks.check_count, 72, 80, "CONV1_PARAMS")  # no answer given
+    failure(checks.check_count, AlwaysEqual(1), 80, "CONV1_PARAMS")
+
+
+def own_conv2d(image, kernels, bias, stride=1, padding="valid"):
+    """A correct student convolution (loops over output positions)."""
+    image, kernels = np.asarray(image, dtype=float), np.asarray(kernels, dtype=float)
+    k = kernels.shape[0]
+    if padding == "same":
+        border = (k - 1) // 2
+        image = np.pad(image, ((border, border), (border, border), (0, 0)))
+    rows, cols = (image.shape[0] - k) // stride + 1, (image.shape[1] - k) // stride + 1
+    maps = np.zeros((rows, cols, kernels.shape[-1]))
+    for row in range(rows):
+        for col in range(cols):
+            patch = image[row * stride : row * stride + k, col * stride : col * stride + k]
+            maps[row, col] = np.tensordot(patch, kernels, axes=3) + bias
+    return maps
+
+
+def own_pool2d(image, size=2, mode="max"):
+    """A correct student pooling."""
+    image = np.asarray(image, dtype=float)
+    rows, cols = image.shape[0] // size, image.shape[1] // size
+    windows = image[: rows * size, : cols * size].reshape(rows, size, cols, size, -1)
+    return {"max": np.max, "average": np.mean, "sum": np.sum}[mode](windows, axis=(1, 3))
+
+
+@pytest.mark.parametrize("case", list(checks.CONV2D_CASES))
+def test_check_conv2d_passes_own_work(case, capsys):
+    assert_passes(checks.check_conv2d, capsys, own_conv2d, case, seed=3, trials=2)
+
+
+def test_check_conv2d_names_the_slip():
+    def flipped(image, kernels, bias, stride=1, padding="valid"):
+        return own_conv2d(image, np.asarray(kernels)[::-1, ::-1], bias, stride, padding)
+
+    def without_bias(image, kernels, bias, stride=1, padding="valid"):
+        return own_conv2d(image, kernels, 0.0, stride, padding)
+
+    assert "flipped" in failure(checks.check_conv2d, flipped, "one channel")
+    assert "bias is missing" in failure(checks.check_conv2d, without_bias, "one channel")
+    # other points are not affected by a missing bias: their cases have a zero bias
+    checks.check_conv2d(without_bias, "stride")
+
+
+def test_library_calls_earn_nothing_wherever_they_hide():
+    from scipy import signal
+
+    from labcore import theory
+    from labcore.theory import conv2d as imported_early
+
+    def helper(image, kernels, bias, stride, padding):  # any name, outside the function
+        return imported_early(image, kernels, bias, stride=stride, padding=padding)
+
+    def via_helper(image, kernels, bias, stride=1, padding="valid"):
+        return helper(image, kernels, bias, stride, padding)
+
+    def via_keras(image, kernels, bias, stride=1, padding="valid"):
+        layer = keras.layers.Conv2D(kernels.shape[-1], kernels.shape[0], strides=stride)
+        layer.build((1, *image.shape))
+        layer.set_weights([kernels, bias])
+        return keras.ops.convert_to_numpy(layer(image[np.newaxis].astype("float32")))[0]
+
+    def via_scipy(image, kernels, bias, stride=1, padding="valid"):
+        return signal.correlate(image, kernels[..., 0], mode="valid") + bias
+
+    def swallowing(image, kernels, bias, stride=1, padding="valid"):
+        try:  # catching the library's refusal does not help
+            return theory.conv2d(image, kernels, bias, stride=stride, padding=padding)
+        except Exception:
+            return own_conv2d(image, kernels, bias, stride, padding)
+
+    for cheat, library in (
+        (via_helper, "labcore.theory"),
+        (via_keras, "convolution and pooling libraries"),
+        (via_scipy, "convolution and pooling libraries"),
+        (swallowing, "labcore.theory"),
+    ):
+        message = failure(checks.check_conv2d, cheat, "one channel")
+        assert library in message and "compute it yourself" in message
+    import sys
+
+    assert sys.getprofile() is None  # the watch is gone afterwards
+
+
+@pytest.mark.parametrize("mode", ["max", "average", "sum"])
+def test_check_pool2d(mode, capsys):
+    assert_passes(checks.check_pool2d, capsys, own_pool2d, mode, seed=1)
+
+    def sum_is_average_times_size(image, size=2, mode="max"):
+        pooled = own_pool2d(image, size, "average" if mode == "sum" else mode)
+        return pooled * size if mode == "sum" else pooled
+
+    if mode == "sum":
+        assert "size²" in failure(checks.check_pool2d, sum_is_average_times_size, "sum")
+    else:
+        checks.check_pool2d(sum_is_average_times_size, mode)
+
+
+def test_check_output_size(capsys):
+    def output_size(n, k, stride=1, padding="valid"):
+        if padding == "same":
+            return -(-n // stride)
+        pad = 0 if padding == "valid" else padding
+        return (n + 2 * pad - k) // stride + 1
+
+    def floor_for_same(n, k, stride=1, padding="valid"):
+        return n // stride if padding == "same" else output_size(n, k, stride, padding)
+
+    for case in checks.OUTPUT_SIZE_CASES:
+        assert_passes(checks.check_output_size, capsys, output_size, case)
+    checks.check_output_size(floor_for_same, "same")  # right with stride 1
+
+    def one_side_only(n, k, stride=1, padding="valid"):
+        return (n + padding - k) // stride + 1
+
+    assert "EACH side" in failure(checks.check_output_size, one_side_only, "explicit padding")
+    assert "rounds up" in failure(checks.check_output_size, floor_for_same, "same with stride")
+
+
+def test_model_checks_accept_functional_and_sequential(capsys):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Dropout(0.2)(x)
+    functional = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    for aspect in ("layers", "settings", "shapes"):
+        assert_passes(checks.check_seed_cnn, capsys, functional, aspect, models.seed_cnn())
+    assert len(checks.model_layers(functional)) == len(checks.model_layers(models.seed_cnn()))
+
+
+def test_check_own_design():
+    fast = {"models.fast_cnn()": models.fast_cnn()}
+    checks.check_own_design(models.deeper_cnn(), fast)
+    assert "same architecture" in failure(checks.check_own_design, models.fast_cnn(), fast)
+
+
+def test_check_augmentation_reads_tuple_factors(capsys):
+    augmentation = keras.Sequential(
+        [
+            keras.layers.RandomZoom(height_factor=(-0.2, 0.2), fill_mode="constant"),
+            keras.layers.RandomRotation(0.05, fill_mode="constant"),
+            keras.layers.RandomContrast((0.1, 0.3)),
+        ]
+    )
+    for aspect in ("layers", "factors", "fill"):
+        assert_passes(checks.check_augmentation, capsys, augmentation, aspect)
+    assert checks.largest_factor(augmentation.layers[0]) == 0.2
+    too_strong = keras.Sequential([keras.layers.RandomZoom((-0.5, 0.1), width_factor=0.1)])
+    limits = {"RandomZoom": 0.2}
+    assert "0.5" in failure(checks.check_augmentation, too_strong, "factors", limits)
+    assert "'reflect'" in failure(checks.check_augmentation, too_strong, "fill", limits)

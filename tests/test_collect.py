@@ -91,7 +91,7 @@ def test_collect_from_a_folder_sorts_good_and_bad_files_per_student(course, tmp_
         ("dave", "not_notebook"),
         ("erin", "unknown_notebook"),
         ("frank", "unknown_assignment"),
-        ("gina", "unknown_notebook"),
+        ("gina", "no_notebook"),  # a file of the assignment, but no notebook with it
     }
     assert [s.reason for s in report.skipped] == ["system file"]
     # nothing lost: every file is collected, quarantined (same bytes) or listed as skipped
@@ -273,3 +273,39 @@ def test_collect_command(course, tmp_path, monkeypatch, capsys):
     assert "bob:\n  QUARANTINED" in out and "the file is empty" in out
     assert cli.main(["collect", str(tmp_path / "nothing-here")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_notebook_of_another_assignment_is_quarantined_naming_it(
+    course, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("CNNLAB_ROOT", str(course.root))
+    monkeypatch.delenv("CNNLAB_BUILD_DIR", raising=False)
+    # 01's work saved under 02's file name: graded as 02 every test would be "missing"
+    first = _notebook_bytes(course)
+    source = tmp_path / "class"
+    _write(source / "alice" / "02_fixture_text" / "short_answers.ipynb", first)
+    _write(source / "bob" / "01_fixture" / "fixture.ipynb", first)
+    foreign = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    foreign.cells[0].metadata["nbgrader"] = {"grade_id": "another_course_cell", "grade": False}
+    _write(source / "carol" / "01_fixture" / "fixture.ipynb", nbformat.writes(foreign).encode())
+    # a notebook whose nbgrader metadata were stripped is collected: the grader restores it
+    stripped = json.loads(first)
+    for cell in stripped["cells"]:
+        cell["metadata"].pop("nbgrader", None)
+    _write(source / "dave" / "01_fixture" / "fixture.ipynb", json.dumps(stripped).encode())
+
+    assert cli.main(["collect", str(source)]) == 0
+    output = capsys.readouterr().out
+    report = read_quarantine_ledger(course)
+    assert {(e["student"], e["code"]) for e in report} == {
+        ("alice", "wrong_assignment"),
+        ("carol", "wrong_assignment"),
+    }
+    alice = next(e for e in report if e["student"] == "alice")
+    assert "its cells are those of 01_fixture/fixture" in alice["reason"]
+    assert "not of 02_fixture_text/short_answers (0 of" in alice["reason"]
+    assert "ask for 02_fixture_text/short_answers.ipynb" in alice["reason"]
+    assert "\n" not in alice["reason"] and alice["reason"] in output
+    carol = next(e for e in report if e["student"] == "carol")
+    assert "nor of any notebook of this course" in carol["reason"]
+    assert sorted(p.name for p in course.submitted.iterdir()) == ["bob", "dave"]

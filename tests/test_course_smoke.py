@@ -21,6 +21,7 @@ import pytest
 
 from grading import cli
 from grading.course import run_course
+from grading.gradebook import open_gradebook
 from grading.paths import CoursePaths, course_paths
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runner"
@@ -124,7 +125,16 @@ def fixture_course_env(tmp_path, monkeypatch):
 
 def test_course_runs_every_step_on_a_clean_course(fixture_course_env):
     paths = _fixture_course(fixture_course_env, "01_parameters/parameters.ipynb", EXERCISE_FIXTURE)
+    # a class graded earlier in the same build folder: the course run must leave it alone
+    with open_gradebook(paths=paths):
+        pass
+    (paths.build / "grades.csv").write_text("student_id,01_parameters\nalice,3\n")
+    class_files = {p: p.read_bytes() for p in paths.build.rglob("*") if p.is_file()}
     course = run_course(profile="smoke", paths=paths)
+    assert {p: p.read_bytes() for p in class_files} == class_files
+    assert not (paths.build / "backups").exists() and not paths.submitted.exists()
+    assert course.paths.build == paths.build / "course-check"
+    paths = course.paths  # where the course run wrote everything
     assert [step.name for step in course.steps] == [
         "run notebooks",
         "release",
@@ -140,7 +150,8 @@ def test_course_runs_every_step_on_a_clean_course(fixture_course_env):
     assert course.ok
     assert "2 notebook(s)" in course.steps[0].detail and "smoke" in course.steps[0].detail
     assert "demo submissions of 01_fixture" in course.steps[2].detail
-    assert "reference solutions full marks, demo class as expected" in course.steps[4].detail
+    assert "reference solutions: full marks on autograded cells" in course.steps[4].detail
+    assert "; demo class as expected" in course.steps[4].detail
     staged = paths.build / "course" / "reference-solutions" / "reference-solution"
     assert (staged / "01_parameters" / "parameters.ipynb").read_bytes() == (
         paths.notebooks / "01_parameters" / "parameters.ipynb"
@@ -171,7 +182,7 @@ def test_course_command_fails_on_a_broken_notebook_and_runs_the_other_steps(
     for step in steps:
         line = next(line for line in out.splitlines() if f" {step} " in line)
         assert line.split()[0] in {"ok", "failed", "skipped"}
-    build = fixture_course_env / "build"
+    build = fixture_course_env / "build" / "course-check"
     assert f"executed notebooks  {build / 'executed'}" in out
     assert f"report              {build / 'reports'}" in out
     assert "failed step(s): run notebooks" in captured.err

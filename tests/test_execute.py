@@ -20,6 +20,7 @@ from grading.execute import (
     NotebookResult,
     RunSummary,
     collect_metrics,
+    earlier_results,
     find_error_cell,
     kernel_environment,
     parse_parameter_value,
@@ -86,6 +87,22 @@ def test_failing_notebook_fails_the_run_and_the_others_complete(tmp_path, capsys
     markdown = (tmp_path / "summary.md").read_text()
     assert "| `02_failing/failing` | failed |" in markdown
     assert "test_deliberate_failure" in markdown
+
+    # running one notebook again merges into the summary: newest run wins, the others stay
+    output = ["--profile", "smoke", "--output", str(tmp_path)]
+    assert cli.main(["run", str(PARAMETERS), "-p", "SECONDS", "1", *output]) == 0
+    merged = _summary_json(tmp_path)
+    assert list(merged) == ["01_parameters/parameters", "02_failing/failing", "04_sleep_a/sleep"]
+    again, before = merged["01_parameters/parameters"], rows["01_parameters/parameters"]
+    assert again["finished"] > before["finished"]
+    assert merged["02_failing/failing"] == failed
+    assert merged["04_sleep_a/sleep"] == rows["04_sleep_a/sleep"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["ran"] == ["01_parameters/parameters"] and summary["ok"] is False
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "2 of 3 ok; this run: 1 notebook(s) in" in markdown
+    sleep_ran = merged["04_sleep_a/sleep"]["finished"][:16].replace("T", " ")
+    assert f"| {sleep_ran} |" in markdown
 
 
 def test_parameters_environment_and_metrics_reach_the_summary(tmp_path, monkeypatch, capsys):
@@ -377,6 +394,12 @@ def test_find_error_cell_blames_injected_parameters():
     error = find_error_cell(notebook)
     assert error.cell_index is None and error.ename == "SyntaxError"
     assert error.cell_label() == "the parameters injected by papermill"
+
+
+def test_an_unreadable_summary_is_replaced_not_merged(tmp_path):
+    (tmp_path / "summary.json").write_text("{not json")
+    assert earlier_results(tmp_path / "summary.json") == []
+    assert earlier_results(tmp_path / "missing.json") == []
 
 
 def test_summary_markdown_escapes_pipes_and_lists_problems(tmp_path):

@@ -118,7 +118,10 @@ def test_export_command(graded, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CNNLAB_BUILD_DIR", raising=False)
     target = tmp_path / "lms.csv"
     assert cli.main(["export", "--output", str(target)]) == 0
-    assert "maximum points: 01_fixture 5, 02_fixture_text 2, total 7" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "maximum points: 01_fixture 5, 02_fixture_text 2, total 7" in out
+    # alice's written answer awaits manual grading (blank answers are scored 0 automatically)
+    assert "1 point(s) await manual grading (02_fixture_text 1 in 1 submission(s))" in out
     assert target.read_text(encoding="utf-8").splitlines()[1] == "alice,5,1,6"
 
 
@@ -154,6 +157,14 @@ def test_report_has_the_plots_and_the_problem_table(graded):
     assert "not valid JSON" in rows[1][3]
     summary = html.split('<table id="summary">', 1)[1].split("</table>", 1)[0]
     assert '<td>01_fixture</td><td class="number">3</td>' in summary
+    # 02's written answer (1 point) awaits manual grading in one submission
+    assert "<th>points awaiting manual grading</th>" in summary
+    assert re.search(
+        r'<td>02_fixture_text</td>(<td class="number">[^<]*</td>){4}'
+        r'<td class="number">1</td><td class="number">1</td></tr>',
+        summary,
+    )
+    assert "cnnlab lab --instructor" in html
 
 
 def test_report_data_and_plots_show_the_right_numbers(graded):
@@ -165,15 +176,28 @@ def test_report_data_and_plots_show_the_right_numbers(graded):
     figure = plot_question_means(data.cells)
     axes = figure.axes[0]
     labels = [tick.get_text() for tick in axes.get_yticklabels()]
-    widths = dict(zip(labels, (bar.get_width() for bar in axes.patches), strict=True))
+
+    def question(bar) -> str:
+        return labels[round(bar.get_y() + bar.get_height() / 2)]
+
+    widths = {question(bar): bar.get_width() for bar in axes.patches if not bar.get_hatch()}
     assert widths == pytest.approx(
         {
             "01_fixture / test_add_numbers": 100 * 4 / 6,  # alice 2, bob 2, carol 0 of 2 each
             "01_fixture / test_mean_of": 100 * 3 / 9,  # alice 3 of 3, bob and carol 0
-            "02_fixture_text / padding_answer": 0.0,  # not graded by hand yet
+            "02_fixture_text / padding_answer": 0.0,  # the blank answers, scored 0 automatically
             "02_fixture_text / test_square": 100 * 2 / 3,
         }
     )
+    # the written answer that waits for a grader is marked as such, not counted as 0
+    assert [text.get_text() for text in axes.texts] == [" 1 await manual grading"]
+    # for the one student whose answer waits, the question has a marked frame, not a bar
+    alice = plot_question_means(data.cells[data.cells["student"] == "alice"]).axes[0]
+    labels = [tick.get_text() for tick in alice.get_yticklabels()]
+    assert [question(bar) for bar in alice.patches if bar.get_hatch()] == [
+        "02_fixture_text / padding_answer"
+    ]
+    assert [text.get_text() for text in alice.texts] == ["awaits manual grading"]
 
     figure = plot_score_distribution(data.scores)
     dots = sorted(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy
 from fixture_courses import GRADING_COURSE
 
 from grading.autograde import CellResult, GradingResult
+from grading.backups import back_up, check_sqlite_gradebook, find_backup, list_backups, restore
+from grading.errors import UsageError
 from grading.gradebook import (
     CELL_SCORE_COLUMNS,
     GRADING_LOG_COLUMNS,
@@ -231,3 +235,83 @@ def test_sync_refuses_to_change_graded_cells(gradebook_url, template, tmp_path):
             sync_assignment(gradebook, private, ASSIGNMENT)
         # the same definitions again are fine (a rerun)
         sync_assignment(gradebook, template.write_gradebook(tmp_path / "same.db"), ASSIGNMENT)
+
+
+# --------------------------------------------------------------------------- backups
+
+
+def test_a_corrupted_gradebook_is_refused_then_restored_with_every_grade(
+    gradebook_url, monkeypatch, capsys
+):
+    from grading import cli
+
+    path = Path(gradebook_url.removeprefix("sqlite:///"))
+    with open_gradebook(gradebook_url) as gradebook:
+        record_result(gradebook, _result("alice"))
+        record_result(gradebook, _result("bob", scores={"test_square": 2.0}))
+    grades, log = cell_scores(gradebook_url), grading_log(gradebook_url)
+    monkeypatch.setenv("CNNLAB_ROOT", str(GRADING_COURSE))
+    monkeypatch.setenv("CNNLAB_BUILD_DIR", str(path.parent))
+    # a command that writes the gradebook backs it up first (this one then finds nothing to do)
+    assert cli.main(["autograde", "--no-progress"]) == 2
+    capsys.readouterr()
+    assert [b.reason for b in list_backups(path)] == ["autograde"]
+    assert (path.parent / "backups").is_dir()
+
+    path.write_bytes(b"<html>an overwritten gradebook</html>" * 100)
+    assert cli.main(["report"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert f"cnnlab report: {path} is not a usable gradebook: it is not a SQLite database" in error
+    assert "restore the latest backup" in error and "`cnnlab gradebook restore`" in error
+
+    assert cli.main(["gradebook", "backups"]) == 0
+    assert "before autograde" in capsys.readouterr().out
+    assert cli.main(["gradebook", "restore"]) == 0
+    output = capsys.readouterr().out
+    assert "moved the damaged gradebook aside" in output and "restored" in output
+    assert len(list(path.parent.glob("gradebook.db.damaged-*"))) == 1
+    pd.testing.assert_frame_equal(cell_scores(gradebook_url), grades)
+    pd.testing.assert_frame_equal(grading_log(gradebook_url), log)
+
+
+def test_backups_keep_the_newest_and_skip_an_unchanged_gradebook(gradebook_url, monkeypatch):
+    path = Path(gradebook_url.removeprefix("sqlite:///"))
+    first = back_up(path, "release")
+    assert back_up(path, "autograde") == first  # nothing changed since
+    for student in ("alice", "bob", "carol"):
+        with open_gradebook(gradebook_url) as gradebook:
+            record_result(gradebook, _result(student))
+        back_up(path, "autograde", keep=2)
+    assert len(list_backups(path)) == 2
+    # restore by time: the older of the two has alice and bob only
+    older = list_backups(path)[0]
+    restored, moved_aside = restore(path, f"{older.taken_at:%Y-%m-%d %H:%M:%S.%f}")
+    assert restored == older and moved_aside is None
+    assert sorted(grading_log(gradebook_url).student) == ["alice", "bob"]
+    # the gradebook before a restore is backed up first, so a restore can be undone
+    restore(path, "latest")
+    assert sorted(grading_log(gradebook_url).student) == ["alice", "bob", "carol"]
+    with open_gradebook(gradebook_url) as gradebook:
+        record_result(gradebook, _result("dave"))
+    restore(path, f"{older.taken_at:%Y-%m-%d %H:%M:%S.%f}")
+    assert list_backups(path)[-1].reason == "restore"
+    restore(path)
+    assert sorted(grading_log(gradebook_url).student) == ["alice", "bob", "carol", "dave"]
+    with pytest.raises(UsageError, match=r"No backup of .* taken at '1999-01-01'"):
+        find_backup(path, "1999-01-01")
+
+
+def test_a_sqlite_file_of_another_application_is_not_a_gradebook(tmp_path):
+    other = tmp_path / "notes.db"
+    connection = sqlite3.connect(other)
+    connection.execute("CREATE TABLE notes (text TEXT)")
+    connection.commit()
+    connection.close()
+    with pytest.raises(GradebookError, match=r"without nbgrader's tables; there is no backup"):
+        check_sqlite_gradebook(other)
+    with (
+        pytest.raises(GradebookError, match=r"notes\.db is not a usable gradebook"),
+        open_gradebook(f"sqlite:///{other}"),
+    ):
+        pass

@@ -345,10 +345,15 @@ def test_missing_source_is_a_clear_error(paths):
         'getattr(sys, "set" + "trace")(print)',
         'get_ipython().run_line_magic("con" + "fig", "x")',
         "().__class__.__base__.__subclasses__()",
+        "sys.modules['numpy'].testing.assert_allclose = print",
+        "threading.Timer(1, print).start()",
+        "atexit.register(print)",
+        "ctypes.pythonapi.PyObject_SetAttr(None, None, None)",
     ],
 )
 def test_the_scan_sees_disguised_patches(code):
-    found = scan_source(code, {"np": "numpy", "sys": "sys"}, {"np": "numpy"})
+    aliases = {"np": "numpy", "sys": "sys", "threading": "threading", "atexit": "atexit"}
+    found = scan_source(code, {**aliases, "ctypes": "ctypes"}, {"np": "numpy"})
     assert [kind for _, kind, _ in found] == ["tampering"], found
 
 

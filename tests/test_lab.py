@@ -7,12 +7,23 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
+from browser.jupyter_server import isolated_jupyter_env
 from fixture_courses import GRADING_COURSE
 
 from grading import cli
@@ -28,6 +39,7 @@ from grading.lab import (
 )
 from grading.nbgrader_driver import CONFIG_FILE, load_nbgrader_config
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
+from grading.sandbox import kill_process_tree
 
 # What nbgrader's Validate handler runs to read its configuration (it takes no state from
 # the handler), in a fresh process with the server's environment and working folder.
@@ -134,21 +146,19 @@ def test_lab_route_and_url():
 
 
 def test_lab_command(tmp_path):
-    command = lab_command(
-        tmp_path, port=8123, token="secret", open_browser=False, start_url="/lab/tree/a.ipynb"
-    )
+    command = lab_command(tmp_path, port=8123, open_browser=False, start_url="/lab/tree/a.ipynb")
     assert command[:3] == [sys.executable, "-m", "jupyterlab"]
     assert f"--ServerApp.root_dir={tmp_path.resolve()}" in command
     for option in (
         "--ServerApp.ip=127.0.0.1",
         "--ServerApp.port=8123",
         "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=secret",
         "--ServerApp.open_browser=False",
         "--LabApp.default_url=/lab/tree/a.ipynb",
     ):
         assert option in command
-    assert not any("default_url" in part for part in lab_command(tmp_path, port=1, token="t"))
+    assert not any("default_url" in part for part in lab_command(tmp_path, port=1))
+    assert not any("token" in part.lower() for part in command)  # ps shows command lines
 
 
 def test_free_port_is_free():
@@ -164,3 +174,81 @@ def test_cnnlab_lab_rejects_an_unknown_assignment(monkeypatch, tmp_path, capsys)
     error = capsys.readouterr().err
     assert "99_nothing" in error and "01_fixture" in error
     assert not (tmp_path / "build" / "student").exists()
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+
+
+def _wait_for_line(lines: queue.Queue, prefix: str, timeout: float) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"no line starting {prefix!r} in {timeout} s:\n" + "\n".join(seen))
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_lab_answers_when_it_says_open_and_a_signal_stops_it_and_its_kernels(stop_signal, tmp_path):
+    root = shutil.copytree(GRADING_COURSE, tmp_path / "course")
+    env = isolated_jupyter_env({**os.environ, ROOT_ENV: str(root)}, tmp_path / "jupyter")
+    env.pop(BUILD_ENV, None)
+    env["JUPYTER_TOKEN"] = "inherited-from-the-shell"  # must not win over the private file
+    port = free_port()
+    command = [sys.executable, "-m", "grading.cli", "lab", "--instructor", "--no-browser"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    try:
+        line = _wait_for_line(lines, "Open: ", timeout=180)
+        token = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(line[6:]).query))["token"]
+        api = f"http://127.0.0.1:{port}/api"
+        headers = {"Authorization": f"token {token}"}
+        # printed only once the server answers: the first request, without retrying, works
+        request = urllib.request.Request(f"{api}/status", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError):  # the shell's token is not the server's
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{api}/status", headers={"Authorization": "token inherited-from-the-shell"}
+                ),
+                timeout=10,
+            )
+        start = urllib.request.Request(f"{api}/kernels", data=b"{}", headers=headers)
+        with urllib.request.urlopen(start, timeout=60) as response:
+            assert response.status == 201
+        tree = psutil.Process(process.pid)
+        lab_processes = tree.children(recursive=True)
+        assert len(lab_processes) >= 2  # JupyterLab and the kernel
+        for member in [tree, *lab_processes]:  # the token is in no command line, no environment
+            assert not any(token in part for part in member.cmdline())
+            assert token not in " ".join(member.environ().values())
+        assert not any(Path(tempfile.gettempdir()).glob("cnnlab-lab-*/token"))
+
+        os.kill(process.pid, stop_signal)
+        assert process.wait(timeout=60) is not None
+        _, alive = psutil.wait_procs(lab_processes, timeout=30)
+        assert alive == [], f"left running after {stop_signal.name}: {alive}"
+    finally:
+        if process.poll() is None:
+            kill_process_tree(process.pid)
+            process.wait(timeout=10)

@@ -9,7 +9,6 @@ points of its own exercise and no others. The designed model is trained in the n
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 from notebook_grading import (
     AssignmentGradingTests,
@@ -25,12 +24,138 @@ pytestmark = pytest.mark.slow
 
 ASSIGNMENT = "02_mnist"
 
-#: The autograded test cells of notebook 02 and their points (the header promises 10).
+#: The autograded test cells of notebook 02 and their points (the header promises 15).
 EXPECTED_POINTS = {
-    "test_mnist_prepare_images": 2.0,
-    "test_mnist_build_seed_cnn": 3.0,
-    "test_mnist_build_my_cnn": 5.0,
+    "test_mnist_prepare_images": 1.0,
+    "test_mnist_prepare_images_shape": 1.0,
+    "test_mnist_build_seed_cnn": 1.0,
+    "test_mnist_build_seed_cnn_settings": 1.0,
+    "test_mnist_build_seed_cnn_params": 1.0,
+    "test_mnist_train_seed_cnn": 1.0,
+    "test_mnist_train_seed_cnn_schedule": 1.0,
+    "test_mnist_train_seed_cnn_checkpoint": 1.0,
+    "test_mnist_counts": 1.0,
+    "test_mnist_counts_deeper": 1.0,
+    "test_mnist_build_my_cnn": 1.0,
+    "test_mnist_build_my_cnn_accuracy": 4.0,
 }
+MY_CNN_CELLS = ("test_mnist_build_my_cnn", "test_mnist_build_my_cnn_accuracy")
+
+#: labcore's fast CNN handed in as the student's own design.
+FAST_CNN_SUBMITTED = """
+MY_EPOCHS = None
+MY_BATCH_SIZE = 128
+
+
+def build_my_cnn(steps_per_epoch, epochs):
+    return models.compile_fast_cnn(models.fast_cnn(), steps_per_epoch, epochs)
+"""
+
+#: Correct, another design: the functional API, batch normalisation with momentum 0.9.
+BATCH_NORM_FUNCTIONAL = """
+MY_EPOCHS = None
+MY_BATCH_SIZE = 128
+
+
+def conv_block(x, filters):
+    x = keras.layers.Conv2D(filters, (3, 3), use_bias=False)(x)
+    x = keras.layers.BatchNormalization(momentum=0.9)(x)
+    x = keras.layers.Activation("relu")(x)
+    return keras.layers.MaxPooling2D()(x)
+
+
+def build_my_cnn(steps_per_epoch, epochs):
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = conv_block(conv_block(inputs, 32), 64)
+    x = keras.layers.Dropout(0.25)(keras.layers.Flatten()(x))
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-3, steps_per_epoch * epochs, warmup_target=3e-3, warmup_steps=steps_per_epoch // 2
+    )
+    model.compile(
+        keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    return model
+"""
+
+NO_CHANNEL_AXIS = """
+def prepare_images(images):
+    return np.asarray(images).astype(np.float32) / 255.0
+"""
+
+#: Calls labcore's version: no work of its own.
+PREPARE_WITH_LABCORE = """
+from labcore.data import prepare_images as labcore_prepare
+
+
+def prepare_images(images):
+    return labcore_prepare(images)
+"""
+
+#: Correct, written differently: np.expand_dims, multiplication by 1/255.
+PREPARE_OTHER_STYLE = """
+def prepare_images(images):
+    # same result as labcore.data.prepare_images, written by hand
+    return np.expand_dims(images * np.float32(1 / 255), axis=-1).astype("float32")
+"""
+
+#: Correct, written differently: one-argument schedule, callbacks named one by one.
+TRAIN_OTHER_STYLE = """
+from keras import callbacks as cb
+
+
+def train_seed_cnn(model, images, labels, epochs, batch_size, checkpoint_path):
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    stop = cb.EarlyStopping(patience=3, restore_best_weights=True)
+    plateau = cb.ReduceLROnPlateau(factor=0.5, patience=2)
+    best = cb.ModelCheckpoint(str(checkpoint_path), save_best_only=True)
+    decay = cb.LearningRateScheduler(lambda epoch: 0.001 * 0.7**epoch)
+    return model.fit(
+        images,
+        labels,
+        batch_size,
+        epochs,
+        validation_split=0.2,
+        callbacks=[decay, stop, plateau, best],
+    )
+"""
+
+#: Correct, with the functional API (its layer list starts with an InputLayer).
+SEED_FUNCTIONAL = """
+def build_seed_cnn():
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Conv2D(8, (3, 3), activation="relu", name="first_conv")(inputs)
+    x = keras.layers.MaxPooling2D(pool_size=(2, 2))(x)
+    x = keras.layers.Conv2D(16, (3, 3), activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Dropout(0.2)(x)
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="my_seed_cnn")
+"""
+
+#: Correct, built with model.add.
+SEED_WITH_ADD = """
+def build_seed_cnn():
+    model = keras.Sequential()
+    model.add(keras.Input(shape=(28, 28, 1)))
+    for filters in (8, 16):
+        model.add(keras.layers.Conv2D(filters, 3, padding="valid", activation="relu"))
+        model.add(keras.layers.MaxPooling2D(2))
+    model.add(keras.layers.Flatten())
+    model.add(keras.layers.Dense(64, activation="relu"))
+    model.add(keras.layers.Dropout(rate=0.2))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    return model
+"""
 
 FORGOT_TO_SCALE = """
 def prepare_images(images):
@@ -78,11 +203,53 @@ def build_my_cnn(steps_per_epoch, epochs):
 """
 
 
-def wrong_answers() -> dict[str, tuple[str, str]]:
-    """Student id -> (grade_id of the answer cell, a plausible wrong answer)."""
+def wrong_answers() -> dict[str, tuple]:
+    """Student id -> (answer cell, a plausible wrong answer[, the test cells it loses])."""
     seed = reference_answer(ASSIGNMENT, "mnist_build_seed_cnn")
+    counts = reference_answer(ASSIGNMENT, "mnist_counts")
+    train = reference_answer(ASSIGNMENT, "mnist_train_seed_cnn")
+    seed_cells = tuple(cell for cell in EXPECTED_POINTS if "build_seed_cnn" in cell)
     return {
         "forgot-to-scale": ("mnist_prepare_images", FORGOT_TO_SCALE),
+        "no-channel-axis": (
+            "mnist_prepare_images",
+            NO_CHANNEL_AXIS,
+            ("test_mnist_prepare_images_shape",),
+        ),
+        "prepare-with-labcore": (
+            "mnist_prepare_images",
+            PREPARE_WITH_LABCORE,
+            ("test_mnist_prepare_images", "test_mnist_prepare_images_shape"),
+        ),
+        "seed-average-pooling": (
+            "mnist_build_seed_cnn",
+            replace_once(
+                seed,
+                "keras.layers.MaxPooling2D(2),\n            keras.layers.Flatten()",
+                "keras.layers.AveragePooling2D(2),\n            keras.layers.Flatten()",
+            ),
+        ),
+        "seed-tanh-convolution": (
+            "mnist_build_seed_cnn",
+            replace_once(
+                seed, 'Conv2D(8, 3, activation="relu")', 'Conv2D(8, 3, activation="tanh")'
+            ),
+            ("test_mnist_build_seed_cnn_settings",),
+        ),
+        "seed-dense-without-bias": (
+            "mnist_build_seed_cnn",
+            replace_once(
+                seed,
+                'Dense(64, activation="relu")',
+                'Dense(64, activation="relu", use_bias=False)',
+            ),
+            ("test_mnist_build_seed_cnn_params",),
+        ),
+        "seed-from-labcore": (
+            "mnist_build_seed_cnn",
+            "def build_seed_cnn():\n    return models.seed_cnn()\n",
+            seed_cells,
+        ),
         # "same" padding keeps 28×28 and 14×14 maps: the dense layer gets 49 × 16 inputs
         "seed-same-padding": (
             "mnist_build_seed_cnn",
@@ -95,9 +262,56 @@ def wrong_answers() -> dict[str, tuple[str, str]]:
                 'Conv2D(16, 3, activation="relu")',
                 'Conv2D(16, 3, padding="same", activation="relu")',
             ),
+            ("test_mnist_build_seed_cnn_settings", "test_mnist_build_seed_cnn_params"),
         ),
-        "too-weak-model": ("mnist_build_my_cnn", TOO_WEAK_MODEL),
-        "no-softmax": ("mnist_build_my_cnn", NO_SOFTMAX),
+        # compiled without the accuracy metric
+        "fit-without-accuracy": (
+            "mnist_train_seed_cnn",
+            replace_once(train, 'metrics=["accuracy"],', "metrics=[],"),
+        ),
+        "fit-without-scheduler": (
+            "mnist_train_seed_cnn",
+            replace_once(train, "keras.callbacks.LearningRateScheduler(schedule),", ""),
+            ("test_mnist_train_seed_cnn_schedule",),
+        ),
+        "fit-without-checkpoint": (
+            "mnist_train_seed_cnn",
+            replace_once(
+                train,
+                'keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="val_loss", '
+                "save_best_only=True),",
+                "",
+            ),
+            ("test_mnist_train_seed_cnn_checkpoint",),
+        ),
+        # the validation images counted as training images: 469 steps
+        "steps-without-validation-split": (
+            "mnist_counts",
+            replace_once(counts, "math.ceil(60_000 * (1 - 0.2) / 128)", "math.ceil(60_000 / 128)"),
+        ),
+        "deeper-without-conv3": (
+            "mnist_counts",
+            replace_once(counts, "    + (3 * 3 * 64 * 64 + 64)  # conv3: 5 -> 3\n", ""),
+            ("test_mnist_counts_deeper",),
+        ),
+        "too-weak-model": (
+            "mnist_build_my_cnn",
+            TOO_WEAK_MODEL,
+            ("test_mnist_build_my_cnn_accuracy",),
+        ),
+        "no-softmax": ("mnist_build_my_cnn", NO_SOFTMAX, MY_CNN_CELLS),
+        "fast-cnn-submitted": ("mnist_build_my_cnn", FAST_CNN_SUBMITTED, MY_CNN_CELLS),
+    }
+
+
+def right_answers() -> dict[str, tuple[str, str]]:
+    """Student id -> (answer cell, a correct answer written differently)."""
+    return {
+        "prepare-other-style": ("mnist_prepare_images", PREPARE_OTHER_STYLE),
+        "seed-functional": ("mnist_build_seed_cnn", SEED_FUNCTIONAL),
+        "seed-with-add": ("mnist_build_seed_cnn", SEED_WITH_ADD),
+        "train-other-style": ("mnist_train_seed_cnn", TRAIN_OTHER_STYLE),
+        "my-cnn-batch-norm-functional": ("mnist_build_my_cnn", BATCH_NORM_FUNCTIONAL),
     }
 
 
@@ -106,12 +320,18 @@ class TestGrading(AssignmentGradingTests):
     expected_points = EXPECTED_POINTS
     min_secret_lines = 20
     wrong_answers = staticmethod(wrong_answers)
+    right_answers = staticmethod(right_answers)
 
     def check_released_stubs(self, released):
-        released_text = nbformat.writes(released)
-        assert "models.fast_cnn()" not in released_text.replace("`models.fast_cnn()`", "")
         stubs = solution_stubs(released)
-        assert set(stubs) == {"mnist_prepare_images", "mnist_build_seed_cnn", "mnist_build_my_cnn"}
+        assert "fast_cnn" not in stubs["mnist_build_my_cnn"]
+        assert set(stubs) == {
+            "mnist_prepare_images",
+            "mnist_build_seed_cnn",
+            "mnist_counts",
+            "mnist_train_seed_cnn",
+            "mnist_build_my_cnn",
+        }
         assert "MY_BATCH_SIZE = 128" in stubs["mnist_build_my_cnn"]
         assert "def build_my_cnn(steps_per_epoch, epochs):" in stubs["mnist_build_my_cnn"]
 
@@ -124,6 +344,56 @@ def test_grade_profile_target_is_the_designed_model_threshold():
         for cell in source_notebook(ASSIGNMENT).cells
         if cell.metadata["nbgrader"]["grade_id"] == "mnist_design_exercise"
     )
+    assert f"**{grade.designed_cnn_min_accuracy * 100:.0f} %**" in exercise
     assert f"({grade.designed_cnn_min_accuracy * 100:.0f} %)" in exercise
+    assert f"{grade.mnist_train_size:,} training images" in exercise
+    assert f"{grade.mnist_test_size:,} test images" in exercise
+    assert exercise.index("Graded criterion") < exercise.index("Ideas that work")
     assert f"`designed_cnn_epochs`, {get_profile('full').designed_cnn_epochs})" in exercise
     assert f"profile's {grade.designed_cnn_epochs} epochs" in exercise
+
+
+def test_reference_design_clears_the_grade_bar_with_margin_over_three_seeds():
+    """The reference answer to Exercise 4, trained as the graded run trains it, three seeds.
+
+    The spread is printed (``pytest -s`` shows it); the worst seed must clear the grade
+    profile's bar by at least one percentage point (20 of the 2,000 graded test images).
+    """
+    import math
+
+    import keras
+    import numpy as np
+
+    from labcore import data, runtime, training
+
+    grade = get_profile("grade")
+    (x_all, y_all), (x_test_all, y_test_all) = data.load_mnist()
+    x_raw, y_train = data.stratified_subset(x_all, y_all, grade.mnist_train_size, seed=42)
+    x_test_raw, y_test = data.stratified_subset(
+        x_test_all, y_test_all, grade.mnist_test_size, seed=42
+    )
+    x_train, x_test = data.prepare_images(x_raw), data.prepare_images(x_test_raw)
+    namespace = {"keras": keras, "np": np}
+    exec(reference_answer(ASSIGNMENT, "mnist_build_my_cnn"), namespace)
+    steps_per_epoch = math.ceil(len(x_train) * 0.8 / namespace["MY_BATCH_SIZE"])
+    accuracies = []
+    for seed in (42, 1, 2):
+        runtime.set_seed(seed)
+        model = namespace["build_my_cnn"](steps_per_epoch, grade.designed_cnn_epochs)
+        training.fit(
+            model,
+            x_train,
+            y_train,
+            validation_split=0.2,
+            epochs=grade.designed_cnn_epochs,
+            batch_size=namespace["MY_BATCH_SIZE"],
+            seed=seed,
+            verbose=0,
+        )
+        predictions = model.predict(x_test, verbose=0).argmax(axis=1)
+        accuracies.append(float(np.mean(predictions == y_test)))
+    print(
+        f"reference design, grade profile, seeds 42/1/2: {[f'{a:.2%}' for a in accuracies]}, "
+        f"bar {grade.designed_cnn_min_accuracy:.0%}"
+    )
+    assert min(accuracies) >= grade.designed_cnn_min_accuracy + 0.01

@@ -28,25 +28,86 @@ ASSIGNMENT = "03_xray"
 
 #: The autograded test cells of notebook 03 and their points.
 EXPECTED_POINTS = {
-    "test_xray_class_weights": 2.0,
-    "test_xray_augmentation": 3.0,
-    "test_xray_binary_output": 3.0,
-    "test_xray_sens_spec": 2.0,
+    "test_xray_class_weights": 1.0,
+    "test_xray_class_weights_values": 1.0,
+    "test_xray_augmentation": 1.0,
+    "test_xray_augmentation_factors": 1.0,
+    "test_xray_augmentation_fill": 1.0,
+    "test_xray_binary_output": 2.0,
+    "test_xray_binary_loss": 1.0,
+    "test_xray_sens_spec": 1.0,
+    "test_xray_sens_spec_specificity": 1.0,
     "test_xray_threshold": 3.0,
 }
+SENS_SPEC_CELLS = ("test_xray_sens_spec", "test_xray_sens_spec_specificity")
+CLASS_WEIGHT_CELLS = ("test_xray_class_weights", "test_xray_class_weights_values")
+
+#: Calls labcore's version: no work of its own.
+CLASS_WEIGHTS_VIA_LABCORE = """
+def class_weights_from_counts(counts):
+    return training.class_weights(counts)
+"""
+
+#: Correct, with a comment that names labcore's function and a helper of its own.
+CLASS_WEIGHTS_OTHER_STYLE = """
+def share_of(count, counts):
+    return count / sum(counts)
+
+
+def class_weights_from_counts(counts):
+    # the same rule as labcore's training.class_weights
+    return {c: 1.0 / (len(counts) * share_of(n, counts)) for c, n in enumerate(counts)}
+"""
+
+#: Correct: a (lower, upper) zoom factor with width_factor left at None.
+ZOOM_TUPLE_FACTOR = """
+def build_augmentation(seed=42):
+    return keras.Sequential(
+        [
+            keras.layers.RandomZoom(
+                height_factor=(-0.2, 0.2), width_factor=None, fill_mode="constant", seed=seed
+            ),
+            keras.layers.RandomRotation((-0.05, 0.05), fill_mode="constant", seed=seed + 1),
+            keras.layers.RandomContrast(0.2, seed=seed + 2),
+        ]
+    )
+"""
+
+#: Correct, reading a DataFrame by position and an array by unpacking.
+SENS_SPEC_OTHER_STYLE = """
+def sensitivity_specificity(confusion):
+    if isinstance(confusion, pd.DataFrame):
+        confusion = confusion.to_numpy()
+    matrix = np.array(confusion, dtype=float)
+    sensitivity = matrix[1, 1] / matrix[1].sum()
+    specificity = matrix[0, 0] / matrix[0].sum()
+    return float(sensitivity), float(specificity)
+"""
 #: The written answer, graded by hand.
 EXPECTED_WRITTEN = {"xray_screening_answer": 2.0}
 
 
-def wrong_answers() -> dict[str, tuple[str, str]]:
-    """Student id -> (grade_id of the answer cell, a plausible wrong answer)."""
+def wrong_answers() -> dict[str, tuple]:
+    """Student id -> (answer cell, a plausible wrong answer[, the test cells it loses])."""
     return {
         # count / mean count instead of mean count / count: the common class weighs most
-        "class-weights-inverted": edited_answer(
-            ASSIGNMENT,
+        "class-weights-inverted": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_class_weights",
+                "total / (len(counts) * count)",
+                "len(counts) * count / total",
+            ),
+            ("test_xray_class_weights_values",),
+        ),
+        # classes numbered from 1: the right weights under the wrong keys
+        "class-weights-from-one": edited_answer(
+            ASSIGNMENT, "xray_class_weights", "enumerate(counts)", "enumerate(counts, start=1)"
+        ),
+        "class-weights-via-labcore": (
             "xray_class_weights",
-            "total / (len(counts) * count)",
-            "len(counts) * count / total",
+            CLASS_WEIGHTS_VIA_LABCORE,
+            CLASS_WEIGHT_CELLS,
         ),
         # "more data" by flipping X-rays upside down
         "vertical-flip": edited_answer(
@@ -56,16 +117,51 @@ def wrong_answers() -> dict[str, tuple[str, str]]:
             'keras.layers.RandomFlip("vertical", seed=seed),\n'
             "            keras.layers.RandomZoom(0.1,",
         ),
+        "zoom-too-strong": (
+            *edited_answer(ASSIGNMENT, "xray_augmentation", "RandomZoom(0.1,", "RandomZoom(0.5,"),
+            ("test_xray_augmentation_factors",),
+        ),
+        # Keras' default fill mirrors the edge into the corners
+        "zoom-reflect-fill": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_augmentation",
+                'RandomZoom(0.1, fill_mode="constant", seed=seed)',
+                "RandomZoom(0.1, seed=seed)",
+            ),
+            ("test_xray_augmentation_fill",),
+        ),
+        "loss-categorical": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_binary_output",
+                "keras.losses.BinaryCrossentropy()",
+                "keras.losses.CategoricalCrossentropy()",
+            ),
+            ("test_xray_binary_loss",),
+        ),
         # softmax over a single unit: always 1.0
         "softmax-on-binary-output": edited_answer(
             ASSIGNMENT, "xray_binary_output", 'activation="sigmoid"', 'activation="softmax"'
         ),
         # rows and columns mixed up: precision instead of sensitivity
-        "confusion-transposed": edited_answer(
-            ASSIGNMENT,
-            "xray_sens_spec",
-            "(tn, fp), (fn, tp) = np.asarray(confusion)",
-            "(tn, fn), (fp, tp) = np.asarray(confusion)",
+        "confusion-transposed": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_sens_spec",
+                "(tn, fp), (fn, tp) = np.asarray(confusion)",
+                "(tn, fn), (fp, tp) = np.asarray(confusion)",
+            ),
+            SENS_SPEC_CELLS,
+        ),
+        "sensitivity-is-precision": edited_answer(
+            ASSIGNMENT, "xray_sens_spec", "float(tp / (tp + fn))", "float(tp / (tp + fp))"
+        ),
+        "specificity-is-false-positive-rate": (
+            *edited_answer(
+                ASSIGNMENT, "xray_sens_spec", "float(tn / (tn + fp))", "float(fp / (tn + fp))"
+            ),
+            ("test_xray_sens_spec_specificity",),
         ),
         # the threshold tuned where it looks best: on the test split
         "threshold-on-test": edited_answer(
@@ -74,11 +170,21 @@ def wrong_answers() -> dict[str, tuple[str, str]]:
     }
 
 
+def right_answers() -> dict[str, tuple[str, str]]:
+    """Student id -> (answer cell, a correct answer written differently)."""
+    return {
+        "class-weights-other-style": ("xray_class_weights", CLASS_WEIGHTS_OTHER_STYLE),
+        "zoom-tuple-factor": ("xray_augmentation", ZOOM_TUPLE_FACTOR),
+        "sens-spec-other-style": ("xray_sens_spec", SENS_SPEC_OTHER_STYLE),
+    }
+
+
 class TestGrading(AssignmentGradingTests):
     assignment = ASSIGNMENT
     expected_points = EXPECTED_POINTS
     expected_written = EXPECTED_WRITTEN
     wrong_answers = staticmethod(wrong_answers)
+    right_answers = staticmethod(right_answers)
 
     def check_released_stubs(self, released):
         stubs = "\n".join(solution_stubs(released).values())

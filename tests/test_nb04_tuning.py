@@ -22,7 +22,9 @@ ASSIGNMENT = "04_tuning"
 
 #: The autograded test cells of notebook 04 and their points.
 EXPECTED_POINTS = {
-    "test_tuning_space": 3.0,
+    "test_tuning_space": 1.0,
+    "test_tuning_space_ranges": 1.0,
+    "test_tuning_space_grid": 1.0,
     "test_tuning_influence": 3.0,
     "test_tuning_best": 2.0,
     "test_tuning_curves": 2.0,
@@ -31,15 +33,47 @@ EXPECTED_POINTS = {
 EXPECTED_WRITTEN = {"tuning_conclusion": 3.0}
 
 
+#: Correct: a helper named like labcore's function, a NumPy integer returned.
+BEST_TRIAL_OTHER_STYLE = """
+def find_best_trial(table):
+    # like labcore's tuning.best_trial(results), but written here
+    return table.loc[table["val_accuracy"].idxmax(), "trial"]
+
+
+def best_trial_number(results):
+    return find_best_trial(results.reset_index(drop=True))
+"""
+
+#: Calls labcore's version: no work of its own.
+BEST_TRIAL_VIA_LABCORE = """
+def best_trial_number(results):
+    return int(tuning.best_trial(results)["trial"])
+"""
+
+
 def wrong_answers() -> dict[str, tuple[str, str]]:
     """Student id -> (grade_id of the answer cell, a plausible wrong answer)."""
     return {
         # "bigger learning rates train faster": outside the allowed range
-        "learning-rate-too-large": edited_answer(
-            ASSIGNMENT,
-            "tuning_space",
-            '"learning_rate": [3e-4, 3e-3]',
-            '"learning_rate": [0.01, 0.1]',
+        "learning-rate-too-large": (
+            *edited_answer(
+                ASSIGNMENT,
+                "tuning_space",
+                '"learning_rate": [3e-4, 3e-3]',
+                '"learning_rate": [0.01, 0.1]',
+            ),
+            ("test_tuning_space_ranges",),
+        ),
+        # one hyperparameter forgotten
+        "space-without-batch-size": edited_answer(
+            ASSIGNMENT, "tuning_space", '"batch_size": [64, 128],', ""
+        ),
+        # an even kernel has no centre pixel
+        "even-kernel-size": (
+            *edited_answer(
+                ASSIGNMENT, "tuning_space", '"kernel_size": [3, 5]', '"kernel_size": [3, 4]'
+            ),
+            ("test_tuning_space_grid",),
         ),
         # the spread of each group's best trial instead of its mean
         "influence-by-best-trial": edited_answer(
@@ -49,6 +83,7 @@ def wrong_answers() -> dict[str, tuple[str, str]]:
         "best-by-test-accuracy": edited_answer(
             ASSIGNMENT, "tuning_best", 'results["val_accuracy"]', 'results["test_accuracy"]'
         ),
+        "best-via-labcore": ("tuning_best", BEST_TRIAL_VIA_LABCORE),
         # the best epoch read from the training loss, which always falls
         "best-epoch-by-training-loss": edited_answer(
             ASSIGNMENT, "tuning_curves", 'history["val_loss"].idxmin()', 'history["loss"].idxmin()'
@@ -56,11 +91,17 @@ def wrong_answers() -> dict[str, tuple[str, str]]:
     }
 
 
+def right_answers() -> dict[str, tuple[str, str]]:
+    """Student id -> (answer cell, a correct answer written differently)."""
+    return {"best-trial-other-style": ("tuning_best", BEST_TRIAL_OTHER_STYLE)}
+
+
 class TestGrading(AssignmentGradingTests):
     assignment = ASSIGNMENT
     expected_points = EXPECTED_POINTS
     expected_written = EXPECTED_WRITTEN
     wrong_answers = staticmethod(wrong_answers)
+    right_answers = staticmethod(right_answers)
 
     def check_released_stubs(self, released):
         stubs = "\n".join(solution_stubs(released).values())

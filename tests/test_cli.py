@@ -1,0 +1,134 @@
+"""The ``cnnlab`` command line: instant help and usage errors, one-line errors, --debug."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from fixture_courses import GRADING_COURSE
+
+from grading import cli
+from grading.errors import UsageError, missing_extra
+
+#: Modules that take seconds to import: a parser must not need any of them.
+HEAVY_MODULES = ("nbgrader", "papermill", "nbformat", "nbclient", "pandas", "sqlalchemy", "keras")
+#: Runs cnnlab's entry point and reports, on its last stderr line, the heavy modules loaded.
+PROBE = """
+import json, sys
+from grading.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as stop:
+    status = stop.code
+heavy = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(HEAVY)))
+print(json.dumps({"status": status, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def _cnnlab_quickly(*arguments: str, env: dict | None = None):
+    """Run cnnlab in a fresh interpreter: its seconds, exit status, heavy imports, stderr."""
+    probe = PROBE.replace("json.loads(HEAVY)", repr(list(HEAVY_MODULES)))
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+    seconds = time.monotonic() - start
+    *lines, report = done.stderr.strip().splitlines()
+    result = json.loads(report)
+    return seconds, result["status"], result["heavy"], done.stdout + "\n".join(lines)
+
+
+COURSE_ENV = {"CNNLAB_ROOT": str(GRADING_COURSE)}
+ANSWERS_AT_ONCE = [
+    *[((name, "--help"), 0, "usage: cnnlab " + name) for name in cli.COMMANDS],
+    *[((name, "--no-such-option"), 2, f"usage: cnnlab {name}") for name in cli.COMMANDS],
+    (("--help",), 0, "gradebook"),
+    (("rn",), 2, "did you mean run?"),
+    (("run", "--profle", "smoke"), 2, "unrecognized arguments: --profle (did you mean --profile?)"),
+    (("course", "--profile", "smok"), 2, "(did you mean smoke?)"),
+    (("autograde", "--jbos", "2"), 2, "(did you mean --jobs?)"),
+    (("release", "05_nope"), 2, "cnnlab release: Unknown assignment '05_nope'"),
+    (("autograde", "01_fixtur"), 2, "did you mean 01_fixture?"),
+    (("feedback", "99_nope"), 2, "Unknown assignment '99_nope'"),
+    (("run", "02_profil"), 2, "did you mean 02_profile?"),
+    (("lab", "--assignment", "03_none"), 2, "Unknown assignment '03_none'"),
+    (("gradebook", "rewind"), 2, "usage: cnnlab gradebook"),
+]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "expected"),
+    ANSWERS_AT_ONCE,
+    ids=[" ".join(arguments) for arguments, _, _ in ANSWERS_AT_ONCE],
+)
+def test_help_usage_errors_and_unknown_names_answer_within_a_second(arguments, status, expected):
+    seconds, exit_status, heavy, output = _cnnlab_quickly(*arguments, env=COURSE_ENV)
+    assert exit_status == status, output
+    assert expected in output
+    assert heavy == [], f"cnnlab {' '.join(arguments)} imported {heavy}"
+    assert seconds < 1.0, f"cnnlab {' '.join(arguments)} took {seconds:.2f} s"
+
+
+def test_a_usage_error_shows_the_subcommands_usage_not_the_top_level(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "--profle", "smoke"])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert error.startswith("usage: cnnlab run [-h]") and "--profile" in error
+    assert "cnnlab run: error: unrecognized arguments: --profle" in error
+
+
+def test_a_missing_optional_package_names_the_pip_install_command(tmp_path):
+    # psycopg is installed here: make it missing the way a fresh environment has it missing
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from grading.cli import main\n"
+        "sys.exit(main(['export', '--db', 'postgresql://grader@127.0.0.1:9/course']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "cnnlab export: A PostgreSQL gradebook needs psycopg, which is not installed: run pip "
+        "install -e '.[postgres]' in the course checkout (or pip install 'cnnlab[postgres]')"
+    ]
+
+
+def test_missing_extra_recognises_only_the_course_extras():
+    try:
+        import psycopg_not_a_package  # noqa: F401
+    except ModuleNotFoundError as error:
+        assert missing_extra(error) is None
+    error = ModuleNotFoundError("No module named 'distributed'", name="distributed")
+    assert "pip install -e '.[cluster]'" in missing_extra(error)
+
+
+def test_debug_shows_the_traceback_instead_of_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("CNNLAB_ROOT", str(GRADING_COURSE))
+    assert cli.main(["release", "05_nope"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(UsageError, match="Unknown assignment '05_nope'"):
+        cli.main(["--debug", "release", "05_nope"])
+    with pytest.raises(UsageError):
+        cli.main(["release", "05_nope", "--debug"])
+
+
+def test_an_unreachable_database_is_one_line_naming_it(tmp_path, capsys):
+    url = "postgresql://grader@127.0.0.1:9/course"  # nothing listens on port 9
+    assert cli.main(["report", "--db", url]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnnlab report: Cannot open the gradebook ")
+    assert "127.0.0.1:9/course" in lines[0] and "PostgreSQL server is running" in lines[0]
+
+
+def test_outside_a_course_the_command_says_what_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNNLAB_ROOT", str(tmp_path))
+    assert cli.main(["release", "01_x"]) == 2
+    assert "has no notebooks/ folder" in capsys.readouterr().err
