@@ -19,7 +19,8 @@ additions:
   after it score 0;
 - test cells scored here, outside the kernel (:mod:`grading.scoring`): from the execute
   reply and the outputs, with partial credit only as the source declares it; they run
-  without history (not in ``In`` or ``_ih``);
+  without history (not in ``In`` or ``_ih``), and their source is taken out of IPython's
+  cache of cell sources right after they ran;
 - an integrity probe (:mod:`grading.probe`) before any student code, and before and after
   each test cell: what the tests rely on must not change.
 
@@ -63,7 +64,14 @@ from traitlets.config import Config
 
 from grading import sandbox
 from grading.integrity import cell_label, is_locked_code, is_test_cell
-from grading.probe import PROBED_MODULES, compare, parse_reply, probe_expression, probed_names
+from grading.probe import (
+    PROBED_MODULES,
+    compare,
+    forget_code,
+    parse_reply,
+    probe_expression,
+    probed_names,
+)
 from grading.sandbox import (
     MemoryWatchdog,
     SandboxLimits,
@@ -255,6 +263,28 @@ class SandboxedExecute(Execute):
             self.timeout = saved
         return parse_reply(reply) if reply else None
 
+    def _forget(self, cell) -> None:
+        """Take a hidden test's source out of the kernel's cache of cell sources."""
+        lines, inside = [], False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 3:
+                lines.append(line)
+        if not lines:
+            return
+        saved, self.timeout = self.timeout, 30
+        try:
+            self.wait_for_reply(
+                self.kc.execute(forget_code(lines), silent=True, store_history=False)
+            )
+        except (CellTimeoutError, DeadKernelError, TimeoutError):
+            pass  # a kernel that does not answer is judged by the probe next
+        finally:
+            self.timeout = saved
+
     def _check_integrity(self, label: str, when: str) -> str | None:
         """Probe, compare with the reference, and say what changed (``None``: nothing)."""
         current = self._probe()
@@ -375,6 +405,8 @@ class SandboxedExecute(Execute):
                 f"crashed: the kernel was shut down by exit() or quit() in cell {label}"
             )
         notes = []
+        if test and self._stopped is None:
+            self._forget(cell)
         if test and self._stopped is None and tampering is None:
             tampering = self._check_integrity(label, "while running")
         elif locked and self._stopped is None and tampering is None:

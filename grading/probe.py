@@ -25,7 +25,7 @@ import ast
 import builtins
 import json
 
-__all__ = ["PROBED_MODULES", "compare", "probe_expression", "probed_names"]
+__all__ = ["PROBED_MODULES", "compare", "forget_code", "probe_expression", "probed_names"]
 
 #: Modules whose every public function is fingerprinted (when the notebook imports them).
 PROBED_MODULES = ("numpy.testing", "labcore.checks", "labcore.theory")
@@ -249,3 +249,36 @@ def compare(reference: dict, current: dict | None) -> list[str]:
         if current.get(name) != value:
             changed.append(name)
     return sorted(changed)
+
+
+def forget_code(secret_lines: list[str]) -> str:
+    """Code that removes a hidden test's source from IPython's cache of cell sources.
+
+    IPython keeps the source of every cell it ran in ``linecache`` (for tracebacks), history
+    or not; a later cell could read a hidden test there. The code names the lines only by
+    their SHA-256, so running it reveals nothing (it is cached itself).
+
+    Parameters
+    ----------
+    secret_lines : list of str
+        The hidden test's lines.
+
+    Returns
+    -------
+    str
+        Code to run silently in the kernel right after the test cell.
+    """
+    import hashlib
+
+    digests = sorted({hashlib.sha256(line.strip().encode()).hexdigest() for line in secret_lines})
+    return (
+        "def _cnnlab_forget(digests):\n"
+        "    import hashlib, linecache\n"
+        "    for key, entry in list(linecache.cache.items()):\n"
+        "        lines = entry[2] if len(entry) > 2 else []\n"
+        "        if any(hashlib.sha256(line.strip().encode()).hexdigest() in digests\n"
+        "               for line in lines):\n"
+        "            linecache.cache.pop(key, None)\n"
+        f"_cnnlab_forget({digests!r})\n"
+        "del _cnnlab_forget\n"
+    )

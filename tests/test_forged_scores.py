@@ -201,11 +201,13 @@ def test_the_autograded_notebooks_hold_no_forged_results(graded, tmp_path):
 
 
 def test_hidden_tests_run_without_history(tmp_path):
-    """A later cell cannot read an earlier hidden test from ``In`` or ``_ih``."""
+    """A later cell cannot read an earlier hidden test from ``In``, ``_ih`` or IPython's cache."""
     paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     make_class(paths, ASSIGNMENT, ["correct"])
     spy = (
-        "history = '\\n'.join(In) + '\\n'.join(_ih)\n"
+        "import linecache\n"
+        "cached = ''.join(''.join(e[2]) for e in linecache.cache.values() if len(e) > 2)\n"
+        "history = '\\n'.join(In) + '\\n'.join(_ih) + cached\n"
         "hidden = 'assert square(' + '-2)'  # not this cell's own text\n"
         "print('HIDDEN-SEEN' if hidden in history else 'HIDDEN-NOT-SEEN')"
     )
