@@ -425,6 +425,15 @@ def jail_command(
         (str(connection_file), f"{RUN_DIR}/connection.json", "--ro-bind"),
         (str(ipc_folder), f"{RUN_DIR}/ipc", "--bind"),
     ]
+    # the private folders first: a bind below them (an environment or checkout under
+    # /tmp, say) must land on top of the tmpfs, not under it
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for folder, size_mb in (
+        ("/tmp", limits.tmp_size_mb),
+        ("/dev/shm", max(1, limits.tmp_size_mb // 4)),
+        (SANDBOX_HOME, limits.workspace_size_mb),
+    ):  # private to this sandbox, and gone with it
+        args += ["--perms", "1777", "--size", str(int(size_mb) * mib), "--tmpfs", folder]
     made = set()
     for source, target, option in binds:
         # bwrap makes missing parents private (0700): make them traversable first
@@ -433,16 +442,6 @@ def jail_command(
                 made.add(parent)
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += [option, source, target]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    for folder, size_mb in (
-        ("/tmp", limits.tmp_size_mb),
-        ("/dev/shm", max(1, limits.tmp_size_mb // 4)),
-        (SANDBOX_HOME, limits.workspace_size_mb),
-    ):  # private to this sandbox, and gone with it
-        args += ["--perms", "1777", "--size", str(int(size_mb) * mib), "--tmpfs", folder]
-    args += ["--ro-bind", str(files), f"{RUN_DIR}/files"]
-    args += ["--ro-bind", str(connection_file), f"{RUN_DIR}/connection.json"]
-    args += ["--bind", str(ipc_folder), f"{RUN_DIR}/ipc"]
     args += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--"]
     if ids is not None:
         uid, gid = ids

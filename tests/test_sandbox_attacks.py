@@ -127,8 +127,10 @@ try:
         written += 8
 finally:
     print("FILLED MB", written)
-    for name in os.listdir("/tmp"):
-        os.remove(os.path.join("/tmp", name))"""
+    for n in range(1000):
+        if not os.path.exists(f"/tmp/fill-{{n}}"):
+            break
+        os.remove(f"/tmp/fill-{{n}}")"""
 
 BIG_FILE = """with open("big.bin", "wb") as file:
     file.write(b"0" * 64 * 2**20)"""
