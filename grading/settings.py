@@ -30,7 +30,7 @@ The file (all tables and keys optional)::
     title = "Problem set 1"
     lms_id = "4321"                   # the LMS's id of the assignment (Canvas import column)
 
-Other tables belong to other commands (``[kit]``: :mod:`grading.kit`). The course's own
+Other tables belong to other commands (``[kit]``: :mod:`grading.kit_settings`). The course's own
 ``nbgrader_config.py`` at the root (if any) is read after ours
 (``grading/nbgrader_config.py``) and wins.
 """
