@@ -960,6 +960,48 @@ def select_assignments(paths: CoursePaths, assignments: list[str] | None) -> tup
     return selected, warnings
 
 
+def _answered_cells(task: GradingTask) -> int:
+    """How many solution cells of a submission differ from the released stubs.
+
+    A cheap estimate of how long a submission takes to grade (a blank one is fast, one that
+    trains every model is slow), used to start the longest first so that no job is left
+    running alone at the end of a class.
+    """
+    import json
+
+    answered = 0
+    for name in task.template.notebook_names:
+        data = task.files.get(f"{name}.ipynb")
+        if data is None:
+            continue
+        try:
+            cells = json.loads(data)["cells"]
+            stubs = {
+                _cell_grade_id(cell): _cell_source(cell)
+                for cell in json.loads(task.template.release[name])["cells"]
+                if cell["metadata"].get("nbgrader", {}).get("solution") and _cell_grade_id(cell)
+            }
+            answered += sum(
+                1
+                for cell in cells
+                if isinstance(cell, dict)
+                and _cell_grade_id(cell) in stubs
+                and _cell_source(cell) != stubs[_cell_grade_id(cell)]
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # an unreadable notebook is fast to grade: it scores 0
+    return answered
+
+
+def _cell_grade_id(cell: dict) -> str | None:
+    return (cell.get("metadata") or {}).get("nbgrader", {}).get("grade_id")
+
+
+def _cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
 def _graded_already(recorded: dict, assignment: str, student: str, task: GradingTask) -> bool:
     """Whether the log holds a grade (not an error) of exactly this content."""
     before = recorded.get((assignment, student))
@@ -1155,6 +1197,7 @@ def autograde(
                     f"No submissions of {', '.join(selected)} by {', '.join(missing)} in "
                     f"{paths.submitted}."
                 )
+        tasks.sort(key=_answered_cells, reverse=True)  # the longest first (a stable sort)
         bar = tqdm(total=len(tasks), desc="autograde", unit="submission", disable=not progress)
         with contextlib.ExitStack() as stack:
             pool = executor or stack.enter_context(ThreadPoolExecutor(max_workers=jobs))

@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -272,6 +273,35 @@ def require_sandbox(limits: SandboxLimits) -> None:
             f"cannot isolate submissions: {problem}. (--unsafe-no-sandbox grades without "
             "isolation, for development only.)"
         )
+    if os.geteuid() == 0:  # kernels get a fresh uid: they read what every user may read
+        for name, folder in _data_folders(dict(os.environ)).items():
+            hidden = _first_private_path(folder)
+            if hidden is not None:
+                raise SandboxUnavailable(
+                    f"the kernels cannot read the data folder {folder} ({name}): {hidden} "
+                    f"has mode {hidden.stat().st_mode & 0o777:04o}, and kernels run as an "
+                    f"unprivileged user. Make it readable (chmod -R a+rX {folder}) or point "
+                    f"{name} at a readable copy."
+                )
+
+
+def _first_private_path(folder: Path, limit: int = 20_000) -> Path | None:
+    """The first path under ``folder`` that users other than its owner cannot read.
+
+    Folders need read and search permission for others, files read permission; at most
+    ``limit`` entries are looked at (a data folder holds a few hundred).
+    """
+    import itertools
+
+    for path in itertools.islice(itertools.chain([folder], folder.rglob("*")), limit):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue  # a dangling link: nothing to read either way
+        needed = 0o005 if stat.S_ISDIR(mode) else 0o004
+        if mode & needed != needed:
+            return path
+    return None
 
 
 def kernel_ids() -> tuple[int, int] | None:

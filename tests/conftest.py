@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Show the differing values when an assertion in the shared assignment tests fails.
+pytest.register_assert_rewrite("notebook_grading")
+
 pytest_plugins = ["postgres_server"]  # a real PostgreSQL server: tests/postgres_server.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +40,7 @@ def pytest_configure(config):
 def isolated_data_dir(tmp_path_factory):
     """A fresh, empty data directory for the session (the mirror provides the files)."""
     folder = tmp_path_factory.mktemp("labcore-data")
+    folder.chmod(0o755)  # pytest makes it private; the grading kernels' user must read it
     previous = os.environ.get("LABCORE_DATA_DIR")
     os.environ["LABCORE_DATA_DIR"] = str(folder)
     yield folder

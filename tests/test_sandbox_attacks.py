@@ -461,3 +461,25 @@ def test_unsafe_no_sandbox_grades_and_says_so_everywhere(no_bwrap_class):
     printed = "".join(o.get("text", "") for o in notebook.cells[1].outputs)
     uid = int(printed.split("IDENTITY", 1)[1].split()[0])
     assert uid != 0  # never a root kernel, even unsafe
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="kernels keep the grader's own user when not root")
+def test_grading_refuses_a_data_folder_the_kernels_cannot_read(tmp_path):
+    private = tmp_path / "private-data"
+    private.mkdir(mode=0o700)
+    done = subprocess.run(
+        [sys.executable, "-m", "grading.cli", "autograde", "--no-progress"],
+        env={
+            **os.environ,
+            "CNNLAB_ROOT": str(GRADING_COURSE),
+            "CNNLAB_BUILD_DIR": str(tmp_path / "build"),
+            "LABCORE_DATA_DIR": str(private),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot read the data folder" in lines[0]
+    assert f"chmod -R a+rX {private}" in lines[0]
