@@ -28,9 +28,18 @@ import json
 __all__ = ["PROBED_MODULES", "compare", "forget_code", "probe_expression", "probed_names"]
 
 #: Modules whose every public function is fingerprinted (when the notebook imports them).
-PROBED_MODULES = ("numpy.testing", "labcore.checks", "labcore.theory")
+PROBED_MODULES = (
+    "numpy.testing",
+    "labcore.checks",
+    "labcore.theory",
+    "matplotlib_inline.backend_inline",
+)
+#: The inline plotting backend, whose event callbacks are not the student's.
+INLINE_BACKEND = "matplotlib_inline.backend_inline"
+#: Event callbacks that pyplot registers itself (fingerprinted, so trusted by identity).
+TRUSTED_CALLBACKS = ("matplotlib.pyplot._draw_all_if_interactive",)
 #: Always fingerprinted, whatever the tests use.
-ALWAYS = ("numpy.allclose", "numpy.isclose", "numpy.array_equal")
+ALWAYS = ("numpy.allclose", "numpy.isclose", "numpy.array_equal", *TRUSTED_CALLBACKS)
 #: Roots of the dotted names worth fingerprinting (what tests import).
 _ROOTS = ("numpy", "labcore", "keras", "scipy", "pandas", "math")
 
@@ -94,11 +103,18 @@ out["IPython input transformers"] = [_fp(t) for t in (
     *_ip.input_transformer_manager.line_transforms,
     *_ip.input_transformer_manager.token_transformers)]
 out["IPython AST transformers"] = [_fp(t) for t in _ip.ast_transformers]
-_env = (_sys.prefix, _sys.base_prefix)
+# %matplotlib inline registers its own callbacks when pyplot is first used: they are trusted
+# by identity with the inline backend's public functions, themselves fingerprinted above
+_inline = _sys.modules.get(INLINE_BACKEND)
+_trusted = {_b.id(_b.getattr(_inline, _a)) for _a in _b.dir(_inline) if not _a.startswith("_")
+            } if _inline is not None else _b.set()
+for _name in TRUSTED_CALLBACKS:
+    try:
+        _trusted.add(_b.id(_resolve(_name, False)))
+    except BaseException:
+        pass
 def _foreign(callback):
-    code = _b.getattr(_b.getattr(callback, "__func__", callback), "__code__", None)
-    return code is None or not code.co_filename.startswith(_env)
-# callbacks from the read-only environment (%matplotlib inline's) are not the student's
+    return _b.id(_b.getattr(callback, "__func__", callback)) not in _trusted
 out["IPython event callbacks"] = {
     event: [_fp(c) for c in callbacks if _foreign(c)]
     for event, callbacks in _ip.events.callbacks.items()}
@@ -197,6 +213,8 @@ def probe_expression(names: list[str], modules: list[str], *, load: bool) -> str
     """
     code = _PROBE_CODE.replace("NAMES", repr(list(names)), 1)
     code = code.replace("MODULES", repr(list(modules)), 1).replace("LOAD", repr(load), 2)
+    code = code.replace("INLINE_BACKEND", repr(INLINE_BACKEND), 1)
+    code = code.replace("TRUSTED_CALLBACKS", repr(TRUSTED_CALLBACKS), 1)
     return f"(lambda ns: (exec({code!r}, ns), ns['RESULT'])[1])({{}})"
 
 
