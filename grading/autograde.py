@@ -83,9 +83,11 @@ from pathlib import Path
 
 from grading.errors import AutogradeError
 from grading.options import add_autograde_arguments as add_arguments
-from grading.paths import CoursePaths, course_paths
+from grading.paths import CoursePaths, course_paths, select_assignments
+from grading.processes import available_cores
 from grading.sandbox import KILL_GRACE_S, SandboxLimits
 from grading.template import AssignmentTemplate
+from labcore.profile import PROFILE_ENV
 
 __all__ = [
     "REASON_CODES",
@@ -100,13 +102,14 @@ __all__ = [
     "autograde",
     "clean_stale_scratch",
     "default_jobs",
+    "error_result",
     "find_submissions",
     "grade_submission",
     "load_task",
     "main",
-    "select_assignments",
     "status_of",
     "submission_hash",
+    "submitted_assignments",
 ]
 
 #: Reason codes, most serious first; a submission's status is its most serious reason's
@@ -568,11 +571,9 @@ def _kernel_environment(task: GradingTask) -> dict[str, str]:
     """The kernel's environment: the sandbox's allow-list, with the task's profile and threads."""
     from grading.sandbox import kernel_environment
 
-    environ = {
-        k: v for k, v in os.environ.items() if k not in ("LABCORE_PROFILE", "NBGRADER_EXECUTION")
-    }
+    environ = {k: v for k, v in os.environ.items() if k not in (PROFILE_ENV, "NBGRADER_EXECUTION")}
     if task.profile:
-        environ["LABCORE_PROFILE"] = task.profile
+        environ[PROFILE_ENV] = task.profile
     if task.threads:
         for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS"):
             environ.setdefault(name, str(task.threads))
@@ -889,67 +890,77 @@ def _grade_into(task: GradingTask, result: GradingResult) -> None:
 # --------------------------------------------------------------------------- grading a class
 
 
-def select_assignments(paths: CoursePaths, assignments: list[str] | None) -> tuple[list, list]:
-    """Which assignments to grade, with clear errors for what cannot be.
+def submitted_assignments(paths: CoursePaths) -> list[str]:
+    """The assignments that have submissions in ``build/submitted``.
 
     Parameters
     ----------
     paths : grading.paths.CoursePaths
         The course.
-    assignments : list of str or None
-        Names; ``None`` or empty for every assignment that has submissions.
+
+    Returns
+    -------
+    list of str
+        Folder names ``<student>/<assignment>`` holds, sorted (sources or not).
+    """
+    if not paths.submitted.is_dir():
+        return []
+    return sorted(
+        {
+            folder.name
+            for student in paths.submitted.iterdir()
+            if student.is_dir() and not student.name.startswith(".")
+            for folder in student.iterdir()
+            if folder.is_dir()
+        }
+    )
+
+
+def _assignments_to_grade(
+    paths: CoursePaths, assignments: list[str] | None
+) -> tuple[list[str], list[str]]:
+    """Which assignments to grade, with clear errors for what cannot be.
+
+    Names are checked by :func:`grading.paths.select_assignments`, the course's one
+    selector; this adds what grading needs: submissions, and a source for each.
 
     Returns
     -------
     selected : list of str
-        Assignments to grade.
+        Assignments to grade, in course order.
     warnings : list of str
         Submissions left aside (an assignment without a source folder).
 
     Raises
     ------
     AutogradeError
-        For an unknown assignment, a missing source, or nothing to grade.
+        For a missing source or nothing to grade.
+    grading.errors.UnknownAssignment
+        For a name the course does not have.
     """
     known = paths.assignments() if paths.notebooks.is_dir() else []
-    submitted = (
-        sorted(
-            {
-                folder.name
-                for student in paths.submitted.iterdir()
-                if student.is_dir() and not student.name.startswith(".")
-                for folder in student.iterdir()
-                if folder.is_dir()
-            }
-        )
-        if paths.submitted.is_dir()
-        else []
-    )
-    warnings = []
+    submitted = submitted_assignments(paths)
     if assignments:
         for name in assignments:
-            if name not in known:
-                if name in submitted:
-                    raise AutogradeError(
-                        f"Missing source for assignment {name!r}: {paths.submitted} has "
-                        f"submissions of it, but {paths.notebooks / name} does not exist."
-                    )
+            if name not in known and name in submitted:
                 raise AutogradeError(
-                    f"Unknown assignment {name!r}; the course has: {', '.join(known) or 'none'}."
+                    f"Missing source for assignment {name!r}: {paths.submitted} has "
+                    f"submissions of it, but {paths.notebooks / name} does not exist."
                 )
+        selected = select_assignments(paths, assignments)
+        for name in selected:
             if name not in submitted:
                 raise AutogradeError(
                     f"No submissions of {name!r} in {paths.submitted} (expected "
                     f"<student>/{name}/<notebook>.ipynb): the class is empty. Run "
                     "`cnnlab collect` first."
                 )
-        return list(dict.fromkeys(assignments)), warnings
-    for name in submitted:
-        if name not in known:
-            warnings.append(
-                f"submissions of {name!r} left aside: the course has no source "
-                f"{paths.notebooks / name}"
-            )
+        return selected, []
+    warnings = [
+        f"submissions of {name!r} left aside: the course has no source {paths.notebooks / name}"
+        for name in submitted
+        if name not in known
+    ]
     selected = [name for name in known if name in submitted]
     if not selected:
         raise AutogradeError(
@@ -1008,6 +1019,32 @@ def _graded_already(recorded: dict, assignment: str, student: str, task: Grading
     return before is not None and before[0] == task.submission_hash and before[1] != "error"
 
 
+def error_result(task: GradingTask, reason: str) -> GradingResult:
+    """A result with status ``"error"``: the submission could not be graded this time.
+
+    Parameters
+    ----------
+    task : GradingTask
+        The submission.
+    reason : str
+        ``"error: what happened"`` (the ``error:`` is added when missing).
+
+    Returns
+    -------
+    GradingResult
+        No cells; the gradebook records only the log row, and the next run grades it again.
+    """
+    reasons = [reason if reason.startswith("error:") else f"error: {reason}"]
+    return GradingResult(
+        assignment=task.assignment,
+        student=task.student,
+        submission_hash=task.submission_hash,
+        timestamp=task.timestamp,
+        status=status_of(reasons),
+        reasons=reasons,
+    )
+
+
 @contextlib.contextmanager
 def _cluster_or(executor, scheduler, scratch_root, summary) -> Iterator:
     """The executor to grade on: a Dask cluster's when a scheduler is given, else as given."""
@@ -1016,7 +1053,13 @@ def _cluster_or(executor, scheduler, scratch_root, summary) -> Iterator:
         return
     from grading.cluster import connect  # Dask is imported only when a cluster is asked for
 
-    with connect(scheduler, scratch_root=scratch_root) as cluster:
+    with connect(
+        scheduler,
+        scratch_root=scratch_root,
+        grade=grade_submission,
+        failed=error_result,
+        clean=clean_stale_scratch,
+    ) as cluster:
         summary.warnings.extend(cluster.warnings)
         yield cluster
 
@@ -1056,10 +1099,7 @@ def default_jobs() -> int:
     int
         The number of cores this process may use.
     """
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
 def autograde(
@@ -1150,7 +1190,7 @@ def autograde(
     if not scheduler:  # fail closed before anything is graded (workers check for themselves)
         require_sandbox(limits)
     jobs = max(1, int(jobs or default_jobs()))
-    selected, warnings = select_assignments(paths, assignments)
+    selected, warnings = _assignments_to_grade(paths, assignments)
     summary = AutogradeSummary(db_url=url, warnings=warnings)
     if limits.unsafe_no_sandbox:
         summary.warnings.append(UNSAFE_REASON)
@@ -1262,7 +1302,7 @@ def main(args: argparse.Namespace) -> int:
     paths = course_paths()
     limits = SandboxLimits.from_config(load_nbgrader_config(paths)).replace(
         cell_timeout=args.cell_timeout,
-        notebook_timeout=args.timeout,
+        notebook_timeout=args.submission_timeout,
         memory_limit_mb=args.memory_limit,
         unsafe_no_sandbox=True if getattr(args, "unsafe_no_sandbox", False) else None,
     )

@@ -11,7 +11,8 @@ restore [WHEN]`` puts one back.
 :func:`check_sqlite_gradebook` tells a damaged or foreign file from a gradebook before
 SQLAlchemy meets it, and names the latest backup in its error.
 
-PostgreSQL gradebooks are not copied here: back them up with ``pg_dump`` (see README).
+PostgreSQL gradebooks are not copied here: back them up with ``pg_dump`` (see
+docs/instructors.md, "The gradebook and its backups").
 
 This module imports only the standard library, so ``cnnlab gradebook`` starts at once.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from grading.errors import GradebookError, UsageError
 from grading.options import add_gradebook_option
+from grading.paths import normalise_db_url
 
 __all__ = [
     "KEEP_BACKUPS",
@@ -91,8 +93,6 @@ def sqlite_gradebook_file(db_url: str | None = None, paths=None) -> Path | None:
     pathlib.Path or None
         The absolute file path for SQLite; ``None`` for PostgreSQL.
     """
-    from grading.gradebook import normalise_db_url
-
     url = normalise_db_url(db_url, paths)
     if not url.startswith("sqlite:///"):
         return None
@@ -373,7 +373,8 @@ def main(args: argparse.Namespace) -> int:
     gradebook = sqlite_gradebook_file(args.db)
     if gradebook is None:
         raise UsageError(
-            "Backups are for SQLite gradebooks; back up PostgreSQL with pg_dump (see README)."
+            "Backups are for SQLite gradebooks; back up PostgreSQL with pg_dump "
+            "(see docs/instructors.md)."
         )
     if args.action == "restore":
         backup, moved_aside = restore(gradebook, args.when)

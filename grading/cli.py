@@ -26,10 +26,10 @@ import re
 import sys
 from pathlib import Path
 
-from grading.errors import EXIT_FAILED, EXIT_USAGE, UsageError, exit_status, missing_extra, one_line
-from grading.options import ARGUMENTS, add_assignments_argument, add_gradebook_option
+from grading.errors import EXIT_FAILED, EXIT_USAGE, exit_status, missing_extra, one_line
+from grading.options import ARGUMENTS
 
-__all__ = ["COMMANDS", "add_assignments_argument", "add_gradebook_option", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 # subcommand -> (module, one-line help), in the order an instructor meets them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -110,12 +110,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _unknown_name(name: str, known: list[str], what: str) -> UsageError:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]}? " if close else ""
-    return UsageError(f"{what} {name!r}; {hint}the course has: {', '.join(known) or 'none'}.")
-
-
 def check_names(args: argparse.Namespace) -> None:
     """Refuse an assignment the course does not have before the command's module loads.
 
@@ -123,20 +117,22 @@ def check_names(args: argparse.Namespace) -> None:
     ----------
     args : argparse.Namespace
         Parsed arguments: ``assignments`` (release, autograde, feedback), ``assignment``
-        (lab) or ``notebooks`` (run; files and folders are left to the command).
+        (lab) or ``notebooks`` (run, check; files and folders are left to the command).
 
     Raises
     ------
-    UsageError
+    grading.errors.UnknownAssignment
         For an unknown assignment, naming the closest one. Names that have submissions
         are left to ``autograde``, which says what is missing.
+    FileNotFoundError
+        For a notebook path that does not exist (:func:`grading.paths.find_notebooks`).
     """
     names = list(getattr(args, "assignments", None) or [])
     names += [args.assignment] if getattr(args, "assignment", None) else []
     notebooks = [n for n in getattr(args, "notebooks", None) or [] if not Path(n).exists()]
     if not names and not notebooks:
         return
-    from grading.paths import course_paths
+    from grading.paths import course_paths, find_notebooks, unknown_assignment
 
     try:
         paths = course_paths()
@@ -145,10 +141,8 @@ def check_names(args: argparse.Namespace) -> None:
         return
     for name in names:
         if name not in known and not any(paths.submitted.glob(f"*/{name}")):
-            raise _unknown_name(name, known, "Unknown assignment")
-    for name in notebooks:
-        if name not in known:
-            raise _unknown_name(name, known, "No notebook file, folder or assignment named")
+            raise unknown_assignment(name, known)
+    find_notebooks(notebooks, paths)  # what is not a path must be an assignment
 
 
 def _back_up_gradebook(args: argparse.Namespace) -> None:
@@ -165,8 +159,11 @@ def _back_up_gradebook(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     check_names(args)
     _back_up_gradebook(args)
-    module = importlib.import_module(COMMANDS[args.command][0])
-    return int(module.main(args) or 0)
+    # an option may hand the command to another module's function ("module:function")
+    module_name, _, function = (
+        getattr(args, "handler", None) or f"{COMMANDS[args.command][0]}:main"
+    ).partition(":")
+    return int(getattr(importlib.import_module(module_name), function)(args) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,10 @@ of the machine's cores (:func:`threads_per_host`), runs
 :func:`grading.autograde.grade_submission` (the sandbox, with the limits the task carries)
 and names itself in the result (:func:`worker_label`), which the gradebook's log keeps.
 
+This module does not import :mod:`grading.autograde`, which imports it: :func:`connect`
+is given the grading function, the maker of error results and the scratch cleaner, and
+sends them to the workers by name.
+
 Faults
 ------
 A worker process that dies mid-task (``kill -9``, out of memory, a lost node) takes its
@@ -48,20 +52,16 @@ import importlib.metadata
 import platform
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from grading.autograde import (
-    GradingResult,
-    GradingTask,
-    SubmissionOutcome,
-    clean_stale_scratch,
-    default_jobs,
-    grade_submission,
-    status_of,
-)
 from grading.errors import ClusterError
+from grading.processes import available_cores
 from grading.template import AssignmentTemplate
+
+if TYPE_CHECKING:  # for annotations only: grading.autograde imports this module
+    from grading.autograde import GradingResult, GradingTask, SubmissionOutcome
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -72,7 +72,6 @@ __all__ = [
     "connect",
     "course_code_digest",
     "environment_problems",
-    "error_result",
     "grade_on_worker",
     "hold_template",
     "task_key",
@@ -151,7 +150,7 @@ def worker_environment() -> dict:
 
     return {
         "host": socket.gethostname(),
-        "cores": default_jobs(),
+        "cores": available_cores(),
         "python": ".".join(platform.python_version_tuple()[:2]),
         "nbgrader": _version("nbgrader"),
         "cnnlab": _version("cnnlab"),
@@ -282,39 +281,22 @@ def hold_template(template: AssignmentTemplate) -> AssignmentTemplate:
     return template
 
 
-def error_result(task: GradingTask, reason: str) -> GradingResult:
-    """A result with status ``"error"``: the submission could not be graded this time.
-
-    Parameters
-    ----------
-    task : grading.autograde.GradingTask
-        The submission.
-    reason : str
-        ``"error: what happened"``.
-
-    Returns
-    -------
-    grading.autograde.GradingResult
-        No cells; the gradebook records only the log row, and the next run grades it again.
-    """
-    reasons = [reason if reason.startswith("error:") else f"error: {reason}"]
-    return GradingResult(
-        assignment=task.assignment,
-        student=task.student,
-        submission_hash=task.submission_hash,
-        timestamp=task.timestamp,
-        status=status_of(reasons),
-        reasons=reasons,
-    )
-
-
 def grade_on_worker(
-    task: GradingTask, template: AssignmentTemplate, expected: dict, threads: dict[str, int]
+    grade: Callable[[GradingTask], GradingResult],
+    failed: Callable[[GradingTask, str], GradingResult],
+    task: GradingTask,
+    template: AssignmentTemplate,
+    expected: dict,
+    threads: dict[str, int],
 ) -> GradingResult:
     """Grade one submission on a Dask worker (the function each task runs).
 
     Parameters
     ----------
+    grade : callable
+        :func:`grading.autograde.grade_submission` (Dask sends it by name).
+    failed : callable
+        :func:`grading.autograde.error_result`, for a worker that cannot grade.
     task : grading.autograde.GradingTask
         The submission, without its template.
     template : grading.template.AssignmentTemplate
@@ -340,10 +322,7 @@ def grade_on_worker(
     share = threads.get(here["host"]) or max(1, here["cores"] // max(1, worker.state.nthreads))
     task = dataclasses.replace(task, template=template, threads=share)
     problems = environment_problems(expected, {label: here})
-    if problems:
-        result = error_result(task, f"error: {problems[0]}; {_INSTALL_HINT}")
-    else:
-        result = grade_submission(task)
+    result = failed(task, f"error: {problems[0]}; {_INSTALL_HINT}") if problems else grade(task)
     result.worker_host = label
     return result
 
@@ -366,9 +345,9 @@ def _describe_failure(error: BaseException) -> str:
 class DaskGrading(concurrent.futures.Executor):
     """Grade on a Dask cluster, as the executor :func:`grading.autograde.autograde` uses.
 
-    Made by :func:`connect`. Only ``submit(grade_submission, task)`` is supported; its
-    future always ends with a :class:`grading.autograde.GradingResult` (status ``"error"``
-    when the cluster failed on the task), never with an exception.
+    Made by :func:`connect`. Only ``submit(grade, task)`` is supported; its future always
+    ends with a :class:`grading.autograde.GradingResult` (status ``"error"`` when the cluster
+    failed on the task), never with an exception.
 
     Parameters
     ----------
@@ -376,6 +355,11 @@ class DaskGrading(concurrent.futures.Executor):
         A connected client (not closed by this object).
     workers : dict
         Worker address -> :func:`worker_environment` at the start.
+    grade : callable
+        The grading function, :func:`grading.autograde.grade_submission`.
+    failed : callable
+        Makes the result of a task the cluster failed on,
+        :func:`grading.autograde.error_result`.
     retries : int
         Dask ``retries`` per task.
 
@@ -391,8 +375,18 @@ class DaskGrading(concurrent.futures.Executor):
         Things to know (workers that cannot sandbox submissions).
     """
 
-    def __init__(self, client, workers: dict[str, dict], *, retries: int = TASK_RETRIES):
+    def __init__(
+        self,
+        client,
+        workers: dict[str, dict],
+        *,
+        grade: Callable[[GradingTask], GradingResult],
+        failed: Callable[[GradingTask, str], GradingResult],
+        retries: int = TASK_RETRIES,
+    ):
         self.client = client
+        self.grade = grade
+        self.failed = failed
         self.retries = retries
         self.environment = worker_environment()
         self.workers = workers
@@ -429,7 +423,7 @@ class DaskGrading(concurrent.futures.Executor):
         Parameters
         ----------
         fn : callable
-            Must be :func:`grading.autograde.grade_submission`.
+            Must be the ``grade`` function this executor was made with.
         *args
             The :class:`grading.autograde.GradingTask`.
         **kwargs
@@ -446,11 +440,13 @@ class DaskGrading(concurrent.futures.Executor):
         TypeError
             For any other function or arguments.
         """
-        if fn is not grade_submission or len(args) != 1 or kwargs:
-            raise TypeError("DaskGrading runs only submit(grade_submission, task)")
+        if fn is not self.grade or len(args) != 1 or kwargs:
+            raise TypeError(f"DaskGrading runs only submit({self.grade.__name__}, task)")
         (task,) = args
         dask_future = self.client.submit(
             grade_on_worker,
+            self.grade,
+            self.failed,
             dataclasses.replace(task, template=None),
             self._template_future(task.template),
             self.environment,
@@ -472,15 +468,15 @@ class DaskGrading(concurrent.futures.Executor):
                 if finished.status == "finished":
                     result = finished.result()
                 elif finished.status == "cancelled":
-                    result = error_result(
+                    result = self.failed(
                         task,
                         "error: the Dask cluster cancelled it (scheduler restarted or "
                         "connection lost); run again",
                     )
                 else:
-                    result = error_result(task, _describe_failure(finished.exception()))
+                    result = self.failed(task, _describe_failure(finished.exception()))
             except Exception as error:  # fetching the result failed
-                result = error_result(task, _describe_failure(error))
+                result = self.failed(task, _describe_failure(error))
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 done.set_result(result)
 
@@ -530,7 +526,13 @@ def _client(address: str, timeout: float):
 
 @contextlib.contextmanager
 def connect(
-    address: str, *, scratch_root: str | None = None, timeout: float = CONNECT_TIMEOUT_S
+    address: str,
+    *,
+    grade: Callable[[GradingTask], GradingResult],
+    failed: Callable[[GradingTask, str], GradingResult],
+    clean: Callable[[str | None], int],
+    scratch_root: str | None = None,
+    timeout: float = CONNECT_TIMEOUT_S,
 ) -> Iterator[DaskGrading]:
     """Connect to a Dask scheduler and get its workers ready to grade.
 
@@ -543,6 +545,12 @@ def connect(
     address : str
         ``tcp://HOST:PORT`` (any address Dask accepts), or the path of a scheduler file
         (``dask scheduler --scheduler-file FILE``).
+    grade, failed : callable
+        The grading function and the maker of error results (see :class:`DaskGrading`):
+        :mod:`grading.autograde` passes its own, so this module need not import it.
+    clean : callable
+        Removes a worker's stale scratch folders,
+        :func:`grading.autograde.clean_stale_scratch`.
     scratch_root : str, optional
         The scratch root on the workers (default their ``CNNLAB_SCRATCH_DIR``, else their
         temporary folder).
@@ -584,7 +592,7 @@ def connect(
                 + f". {_INSTALL_HINT.capitalize()}."
             )
         try:
-            client.run(clean_stale_scratch, scratch_root)
+            client.run(clean, scratch_root)
         except Exception as error:
             raise ClusterError(
                 f"A Dask worker cannot use its scratch folder "
@@ -592,9 +600,9 @@ def connect(
                 f"{type(error).__name__}: {error}. Give the workers a writable local folder "
                 "in CNNLAB_SCRATCH_DIR."
             ) from error
-        yield DaskGrading(client, workers)
+        yield DaskGrading(client, workers, grade=grade, failed=failed)
         with contextlib.suppress(Exception):  # the grades are in; tidying is a courtesy
-            client.run(clean_stale_scratch, scratch_root)
+            client.run(clean, scratch_root)
     finally:
         client.close()
 

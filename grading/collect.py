@@ -58,6 +58,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from grading.errors import BadInput
 from grading.identify import wrong_assignment
 from grading.identities import (
     Identity,
@@ -807,7 +808,7 @@ def _explicit_time(timestamp: datetime | str | None) -> datetime | None:
             else _parse_timestamp(str(timestamp))
         )
     except (ValueError, OverflowError) as error:
-        raise ValueError(
+        raise BadInput(
             f"timestamp {timestamp!r} is not a time; use ISO 8601 (2025-03-01T12:00:00Z) or "
             "nbgrader's format (2025-03-01 12:00:00 UTC)"
         ) from error
@@ -1064,7 +1065,7 @@ def main(args) -> int:
         print(collect_from_exchange(exchange, paths).summary())
         return 0
     if not args.source:
-        raise ValueError("Give a SOURCE (a submissions folder or an LMS zip) or --exchange.")
+        raise BadInput("Give a SOURCE (a submissions folder or an LMS zip) or --exchange.")
     report = collect_submissions(args.source, course_paths(), args.timestamp)
     print(report.summary())
     return 0

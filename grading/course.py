@@ -43,6 +43,7 @@ from pathlib import Path
 
 from grading import autograde, collect, execute, export, feedback, release, report
 from grading import demo as demo_class
+from grading.errors import BadInput
 from grading.options import add_course_arguments as add_arguments
 from grading.paths import CoursePaths, course_paths
 from labcore.profile import PROFILE_NAMES
@@ -255,7 +256,7 @@ def run_course(
         are the course check's.
     """
     if profile not in PROFILE_NAMES:
-        raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}.")
+        raise BadInput(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}.")
     paths = course_check_paths(paths or course_paths())
     steps: list[StepResult] = []
     made: dict[str, object] = {"demo": None}
@@ -358,7 +359,7 @@ def main(args: argparse.Namespace) -> int:
     course = run_course(
         profile=args.profile,
         jobs=args.jobs,
-        timeout=args.timeout,
+        timeout=args.notebook_timeout,
         submissions=args.submissions,
         demo=not args.no_demo,
     )

@@ -6,9 +6,12 @@ errors. :func:`grading.cli.main` catches them once for every command, prints
 
 - 1, :class:`CommandFailed`: the command was right but the job failed (nbgrader failed, the
   release leaked instructor-only text). Fix the course or run again.
-- 2, :class:`UsageError`, and ``FileNotFoundError`` / ``ValueError`` from the API: bad input
-  (an unknown assignment, a missing folder, an empty class, an unreachable gradebook).
-  Fix the command.
+- 2, :class:`UsageError` (:class:`BadInput` when the API also promised a ``ValueError``),
+  ``FileNotFoundError`` and argparse's errors: bad input (an unknown assignment, a missing
+  folder, an empty class, an unreachable gradebook). Fix the command.
+- Anything else, a plain ``ValueError`` included, is not an error we raise on purpose: it
+  is reported as unexpected (exit status 1), with a hint to run ``cnnlab --debug`` for the
+  traceback, so that a bug never passes for bad input.
 
 Each module's own error (:class:`grading.nbgrader_driver.NbgraderError`,
 :class:`grading.release.ReleaseLeakError`, :class:`grading.gradebook.GradebookError`,
@@ -24,12 +27,14 @@ from pathlib import Path
 
 __all__ = [
     "AutogradeError",
+    "BadInput",
     "ClusterError",
     "CommandFailed",
     "GradebookError",
     "InvalidNotebook",
     "NbgraderError",
     "ReleaseLeakError",
+    "UnknownAssignment",
     "UsageError",
     "exit_status",
     "missing_extra",
@@ -110,6 +115,14 @@ class InvalidNotebook(UsageError, ValueError):
     """A submitted file is not a readable Jupyter notebook."""
 
 
+class BadInput(UsageError, ValueError):
+    """Input the API refuses on purpose, where it promised a ``ValueError`` (exit status 2)."""
+
+
+class UnknownAssignment(BadInput):
+    """An assignment name the course does not have (the message names those it has)."""
+
+
 def exit_status(error: BaseException) -> int | None:
     """The exit status a ``cnnlab`` command gives for an error.
 
@@ -121,12 +134,14 @@ def exit_status(error: BaseException) -> int | None:
     Returns
     -------
     int or None
-        1 for :class:`CommandFailed`; 2 for :class:`UsageError`, ``FileNotFoundError`` and
-        ``ValueError``; None for anything else (a bug: let it propagate with its traceback).
+        1 for :class:`CommandFailed`; 2 for :class:`UsageError` (bad input we report on
+        purpose) and ``FileNotFoundError`` (a path that is not there); None for anything
+        else, a plain ``ValueError`` included (a bug, or a library's error: report it as
+        unexpected).
     """
     if isinstance(error, CommandFailed):
         return EXIT_FAILED
-    if isinstance(error, UsageError | FileNotFoundError | ValueError):
+    if isinstance(error, UsageError | FileNotFoundError):
         return EXIT_USAGE
     return None
 

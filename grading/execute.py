@@ -51,15 +51,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
-import psutil
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 from papermill.log import logger as papermill_logger
 
+from grading.errors import BadInput
 from grading.options import add_run_arguments as add_arguments
-from grading.paths import CoursePaths, course_paths
+from grading.paths import CoursePaths, course_paths, find_notebooks
+from grading.sandbox import kill_process_tree
+from labcore.data import DATA_DIR_ENV, MIRROR_ENV
 from labcore.profile import PROFILE_ENV, PROFILE_NAMES
 from labcore.runtime import METRICS_MIMETYPE
 
@@ -75,7 +77,6 @@ __all__ = [
     "kernel_environment",
     "main",
     "parse_parameter_value",
-    "resolve_notebooks",
     "run_notebooks",
 ]
 
@@ -435,62 +436,6 @@ def parse_parameter_value(text: str):
     return text
 
 
-def resolve_notebooks(
-    names: Iterable[str | Path] | None = None, paths: CoursePaths | None = None
-) -> list[Path]:
-    """Turn notebook paths, folders and assignment names into notebook files.
-
-    Parameters
-    ----------
-    names : iterable of str or pathlib.Path, optional
-        ``.ipynb`` files, folders holding notebooks, or assignment names such as
-        ``"02_mnist"``. Default: every source notebook of the course.
-    paths : CoursePaths, optional
-        The course; default :func:`grading.paths.course_paths`.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Absolute notebook paths, without duplicates, in the order given.
-
-    Raises
-    ------
-    FileNotFoundError
-        If a name is neither a notebook, a folder with notebooks nor an assignment, or the
-        course has no notebooks at all.
-    """
-    names = list(names or [])
-    if not names:
-        paths = paths or course_paths()
-        found = paths.source_notebooks()
-        if not found:
-            raise FileNotFoundError(
-                f"No notebooks found under {paths.notebooks}: the course's source notebooks "
-                "live in notebooks/<NN_assignment>/<name>.ipynb."
-            )
-        return [path.resolve() for path in found]
-    notebooks: list[Path] = []
-    for name in names:
-        candidate = Path(name).expanduser()
-        if candidate.is_file() and candidate.suffix == ".ipynb":
-            found = [candidate]
-        elif candidate.is_dir():
-            found = sorted(candidate.glob("*.ipynb"))
-            if not found:
-                raise FileNotFoundError(f"{candidate} holds no .ipynb notebooks.")
-        else:
-            paths = paths or course_paths()
-            if (paths.notebooks / str(name)).is_dir():
-                found = paths.source_notebooks(str(name))
-            else:
-                raise FileNotFoundError(
-                    f"{str(name)!r} is neither a notebook file, a folder nor an assignment; "
-                    f"the course's assignments are: {', '.join(paths.assignments()) or 'none'}."
-                )
-        notebooks.extend(path.resolve() for path in found)
-    return list(dict.fromkeys(notebooks))
-
-
 def _run_name(notebook: Path) -> str:
     return f"{notebook.parent.name}/{notebook.stem}"
 
@@ -518,7 +463,7 @@ def kernel_environment(profile: str, extra: Mapping[str, str] | None = None) -> 
     env[PROFILE_ENV] = profile
     env["PAPERMILL_EXECUTION"] = "1"
     env["MPLBACKEND"] = "Agg"
-    for name in ("LABCORE_DATA_DIR", "LABCORE_DATA_MIRROR"):
+    for name in (DATA_DIR_ENV, MIRROR_ENV):
         if env.get(name):
             env[name] = str(Path(env[name]).expanduser().resolve())
     return env
@@ -722,19 +667,6 @@ def _worker_main(argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- the runner
 
 
-def _kill_process_tree(pid: int) -> None:
-    """Kill a process and everything it started (kernels run in their own session)."""
-    try:
-        root = psutil.Process(pid)
-        family = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for process in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(family, timeout=15)
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -798,12 +730,14 @@ def _execute_one(
             finally:
                 timed_out = worker.poll() is None
                 if timed_out:
-                    _kill_process_tree(worker.pid)
+                    kill_process_tree(worker.pid)
                     worker.wait()
         result.seconds = round(time.monotonic() - start, 1)
         result.finished = _now()
         if timed_out:
-            limit = f"stopped after {timeout:g} s (--timeout)" if timeout else "interrupted"
+            limit = (
+                f"stopped after {timeout:g} s (--notebook-timeout)" if timeout else "interrupted"
+            )
             outcome = {"status": STATUS_TIMEOUT, "ename": "Timeout", "evalue": limit}
         elif result_path.is_file():
             outcome = json.loads(result_path.read_text(encoding="utf-8"))
@@ -892,28 +826,28 @@ def run_notebooks(
     from tqdm import tqdm
 
     if profile not in PROFILE_NAMES:
-        raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}.")
+        raise BadInput(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}.")
     if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer, got {jobs!r}.")
+        raise BadInput(f"jobs must be a positive integer, got {jobs!r}.")
     if timeout is not None and timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+        raise BadInput(f"timeout must be a positive number of seconds, got {timeout!r}.")
     parameters = dict(parameters or {})
     if "PROFILE" in parameters:
-        raise ValueError(
+        raise BadInput(
             "Set the profile with profile=/--profile, not as the PROFILE parameter "
             f"(got PROFILE={parameters['PROFILE']!r})."
         )
     try:
         json.dumps(parameters)
     except TypeError as error:
-        raise ValueError(f"Parameters must be plain JSON values: {error}") from None
+        raise BadInput(f"Parameters must be plain JSON values: {error}") from None
     paths = paths or course_paths()
-    files = resolve_notebooks(notebooks, paths)
+    files = find_notebooks(notebooks, paths)
     names: dict[str, Path] = {}
     for notebook in files:
         name = _run_name(notebook)
         if name in names:
-            raise ValueError(
+            raise BadInput(
                 f"{names[name]} and {notebook} would both be written as {name}.ipynb: "
                 "run them separately or give their folders different names."
             )
@@ -1004,7 +938,7 @@ def main(args: argparse.Namespace) -> int:
         profile=args.profile,
         parameters=parameters,
         jobs=args.jobs,
-        timeout=args.timeout,
+        timeout=args.notebook_timeout,
         output_dir=args.output,
     )
     print()

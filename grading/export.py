@@ -42,6 +42,7 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grading.errors import BadInput
 from grading.nbgrader_driver import existing_gradebook_url
 from grading.options import add_gradebook_option
 from grading.paths import CoursePaths, course_paths
@@ -193,7 +194,7 @@ def grade_table(db_url: str, paths: CoursePaths | None = None) -> tuple[pd.DataF
     roster = _roster(paths)
     students = sorted(set(students) | set(roster.ids()))
     if not students:
-        raise ValueError(
+        raise BadInput(
             "The gradebook has no students (an empty class): collect and autograde "
             "submissions first (`cnnlab collect`, `cnnlab autograde`)."
         )
@@ -360,7 +361,7 @@ def export_grades(
         If the gradebook has no students, or the format is unknown.
     """
     if format not in FORMATS:
-        raise ValueError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
+        raise BadInput(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
     paths = paths or course_paths()
     url = existing_gradebook_url(paths, db_url)
     grades, _ = grade_table(url, paths)

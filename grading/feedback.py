@@ -37,6 +37,7 @@ from pathlib import Path
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool, List, Unicode
 
+from grading.errors import BadInput
 from grading.nbgrader_driver import (
     NbgraderError,
     existing_gradebook_url,
@@ -283,7 +284,7 @@ def _graded(paths: CoursePaths, assignments: list[str] | None) -> dict[str, list
     if assignments:
         unknown = [name for name in assignments if name not in found]
         if unknown:
-            raise ValueError(
+            raise BadInput(
                 f"No autograded submissions of {', '.join(map(repr, unknown))} in "
                 f"{paths.autograded}; graded assignments: {', '.join(found) or 'none'}. "
                 "Run `cnnlab autograde` first."

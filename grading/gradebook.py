@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grading.errors import GradebookError
+from grading.paths import normalise_db_url
 
 if TYPE_CHECKING:  # heavy imports stay out of `cnnlab --help` and nbgrader_config.py
     import pandas as pd
@@ -108,62 +109,6 @@ CELL_SCORE_COLUMNS = [
 
 
 # --------------------------------------------------------------------------- URLs
-
-
-def normalise_db_url(url: str | None, paths: CoursePaths | None = None) -> str:
-    """Turn what a user typed after ``--db`` into a SQLAlchemy URL.
-
-    Parameters
-    ----------
-    url : str or None
-        ``None`` or ``""`` for the course default (SQLite ``build/gradebook.db``); a
-        ``postgresql://`` or ``postgres://`` URL (normalised to the psycopg 3 driver,
-        ``postgresql+psycopg://``); any other SQLAlchemy URL; or a plain file path, taken
-        as a SQLite file.
-    paths : grading.paths.CoursePaths, optional
-        The course (for the default); found from the working directory when omitted.
-
-    Returns
-    -------
-    str
-        A URL SQLAlchemy can open. SQLite paths are absolute, so the URL means the same
-        file whichever directory nbgrader changes into.
-
-    Raises
-    ------
-    ValueError
-        If the URL names a database kind the course does not support.
-
-    Examples
-    --------
-    >>> normalise_db_url("postgresql://grader@db.example.org/course")
-    'postgresql+psycopg://grader@db.example.org/course'
-    """
-    if not url:
-        if paths is None:
-            from grading.paths import course_paths
-
-            paths = course_paths()
-        return paths.gradebook_url
-    url = url.strip()
-    if "://" not in url:  # a file path
-        return f"sqlite:///{Path(url).expanduser().resolve()}"
-    scheme, rest = url.split("://", 1)
-    scheme = scheme.lower()
-    if scheme in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
-        return f"postgresql+psycopg://{rest}"
-    if scheme == "sqlite":
-        if rest in ("", "/", "/:memory:"):
-            raise ValueError(
-                f"--db {url}: an in-memory SQLite gradebook would vanish when cnnlab exits; "
-                "give a file, e.g. sqlite:///build/gradebook.db"
-            )
-        path = rest[1:] if rest.startswith("/") else rest
-        return f"sqlite:///{Path(path).expanduser().resolve()}"
-    raise ValueError(
-        f"--db {url}: unsupported database {scheme!r}; use a SQLite file "
-        "(sqlite:///path/to/gradebook.db) or PostgreSQL (postgresql://user@host/database)."
-    )
 
 
 def _display_url(url: str) -> str:

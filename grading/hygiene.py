@@ -28,7 +28,7 @@ from nbgrader.nbgraderformat.common import SchemaMismatchError, ValidationError
 from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
 
 from grading.options import add_check_arguments as add_arguments
-from grading.paths import course_paths
+from grading.paths import find_notebooks
 from grading.settings import CONVENTIONS, course_settings
 
 __all__ = ["Problem", "add_arguments", "check_notebook", "check_notebooks", "main"]
@@ -264,20 +264,6 @@ def check_notebook(path: str | Path, conventions: Iterable[str] = CONVENTIONS) -
     return sorted(problems, key=lambda p: -1 if p.cell_index is None else p.cell_index)
 
 
-def _notebook_files(paths: Iterable[str | Path]) -> list[Path]:
-    files = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(
-                p for p in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{path} is neither a notebook nor a folder.")
-    return files
-
-
 def course_conventions() -> frozenset[str]:
     """The conventions the current course declares (all of them outside any course).
 
@@ -302,8 +288,9 @@ def check_notebooks(
     Parameters
     ----------
     paths : iterable of str or pathlib.Path, optional
-        Notebook files or folders (searched recursively, checkpoints skipped); default the
-        course's ``notebooks/`` folder.
+        Notebook files, folders (searched recursively, checkpoints skipped) or assignment
+        names, as :func:`grading.paths.find_notebooks` finds them (``cnnlab run`` too);
+        default every source notebook of the course.
     conventions : iterable of str, optional
         Which course conventions apply; default those the course declares
         (:func:`course_conventions`).
@@ -316,13 +303,13 @@ def check_notebooks(
     Raises
     ------
     FileNotFoundError
-        If a given path does not exist.
+        If a given path does not exist or a folder holds no notebooks.
+    grading.errors.UnknownAssignment
+        For a name that is neither a path nor an assignment.
     """
-    if paths is None:
-        paths = [course_paths().notebooks]
     conventions = course_conventions() if conventions is None else frozenset(conventions)
     return [
-        problem for path in _notebook_files(paths) for problem in check_notebook(path, conventions)
+        problem for path in find_notebooks(paths) for problem in check_notebook(path, conventions)
     ]
 
 
@@ -340,8 +327,7 @@ def main(args: argparse.Namespace) -> int:
         0 when every notebook is clean, 1 when there are problems. A missing path (exit
         status 2) is raised for :mod:`grading.cli`.
     """
-    targets = args.paths or [course_paths().notebooks]
-    files = _notebook_files(targets)
+    files = find_notebooks(args.notebooks)
     problems = check_notebooks(files)
     for problem in problems:
         print(problem)

@@ -25,6 +25,7 @@ import json
 import re
 from pathlib import Path
 
+from grading.errors import BadInput
 from grading.paths import COURSE_FILE, assignment_name_problem
 
 __all__ = ["add_arguments", "init_course", "main"]
@@ -158,12 +159,10 @@ def init_course(
     folder = Path(folder).expanduser().resolve()
     problem = assignment_name_problem(assignment)
     if problem:
-        raise ValueError(f"Assignment name {assignment!r} cannot be used: it has {problem}.")
+        raise BadInput(f"Assignment name {assignment!r} cannot be used: it has {problem}.")
     for existing in (folder / COURSE_FILE, folder / "notebooks"):
         if existing.exists():
-            raise ValueError(
-                f"{existing} exists: {folder} is a course already; choose a new folder."
-            )
+            raise BadInput(f"{existing} exists: {folder} is a course already; choose a new folder.")
     title = title or folder.name
     course_id = re.sub(r"[^a-z0-9_-]+", "-", folder.name.lower()).strip("-") or "course"
     notebook = folder / "notebooks" / assignment / f"{assignment}.ipynb"

@@ -47,6 +47,7 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grading.errors import BadInput
 from grading.kit_settings import (
     WHEELS_DIR,
     KitSettings,
@@ -61,6 +62,7 @@ __all__ = [
     "INSTALLER_TAG",
     "Kit",
     "KitSettings",
+    "StudentCopy",
     "build_kit",
     "build_labcore_wheel",
     "commit_kit",
@@ -69,9 +71,12 @@ __all__ = [
     "kit_folder",
     "load_kit_settings",
     "nbgitpuller_link",
+    "prepare_student_folder",
     "print_kit",
+    "release_main",
     "strip_installer_cells",
     "student_copies",
+    "student_folder",
     "wheel_packages",
 ]
 
@@ -482,12 +487,127 @@ def build_kit(
     )
 
 
+#: Where students work: ``build/student/<assignment>/``.
+STUDENT_DIR_NAME = "student"
+
+
+@dataclass(frozen=True)
+class StudentCopy:
+    """A student's working copy of one released assignment.
+
+    Attributes
+    ----------
+    assignment : str
+        The assignment, e.g. ``"02_mnist"``.
+    folder : pathlib.Path
+        ``build/student/<assignment>/``.
+    notebooks : tuple of pathlib.Path
+        The notebooks in the working copy, sorted.
+    copied : tuple of pathlib.Path
+        Files copied from the release this time (missing from the working copy before).
+    kept : tuple of pathlib.Path
+        Files the working copy already had; left untouched, whatever the release holds.
+    released_now : bool
+        Whether the assignment had to be released first.
+    """
+
+    assignment: str
+    folder: Path
+    notebooks: tuple[Path, ...]
+    copied: tuple[Path, ...]
+    kept: tuple[Path, ...]
+    released_now: bool = False
+
+
+def student_folder(paths: CoursePaths, assignment: str | None = None) -> Path:
+    """Where students work on the released assignments.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignment : str, optional
+        One assignment; default the folder holding all of them.
+
+    Returns
+    -------
+    pathlib.Path
+        ``build/student/`` or ``build/student/<assignment>/``.
+    """
+    folder = paths.build / STUDENT_DIR_NAME
+    return folder / assignment if assignment else folder
+
+
+def prepare_student_folder(
+    paths: CoursePaths,
+    assignment: str,
+    *,
+    release_if_missing: bool = True,
+    source: Path | None = None,
+) -> StudentCopy:
+    """Copy a released assignment into the student's working folder, overwriting nothing.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    assignment : str
+        The assignment, e.g. ``"02_mnist"``.
+    release_if_missing : bool, default=True
+        Release the assignment first (:func:`grading.release.release_assignments`) when
+        ``build/release/<assignment>/`` does not exist; if False, that is an error.
+    source : pathlib.Path, optional
+        Copy from this folder instead of the release (the kit's ``build/kit/<assignment>/``).
+
+    Returns
+    -------
+    StudentCopy
+        The working copy and what was copied or kept.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the assignment is not released and ``release_if_missing`` is False, or the course
+        has no such source assignment to release (the message lists those it has).
+    """
+    release = Path(source) if source is not None else paths.release / assignment
+    released_now = False
+    if source is None and not release.is_dir():
+        if not release_if_missing:
+            raise FileNotFoundError(
+                f"Assignment {assignment!r} is not released ({release} does not exist): "
+                f"run `cnnlab release {assignment}` first."
+            )
+        from grading.release import release_assignments, select_assignments
+
+        try:
+            select_assignments(paths, [assignment])
+        except ValueError as error:
+            raise FileNotFoundError(str(error)) from None
+        release_assignments(paths, [assignment])
+        released_now = True
+    folder = student_folder(paths, assignment)
+    copied, kept = [], []
+    for source in sorted(p for p in release.rglob("*") if p.is_file()):
+        target = folder / source.relative_to(release)
+        if target.exists():
+            kept.append(target)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        copied.append(target)
+    notebooks = tuple(
+        sorted(p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    )
+    return StudentCopy(assignment, folder, notebooks, tuple(copied), tuple(kept), released_now)
+
+
 def student_copies(paths: CoursePaths, assignments: list[str]) -> list:
     """The student's working copies for ``cnnlab lab``: from the kit, as students get them.
 
     The kit is built first (:func:`build_kit`, every assignment) when it lacks one of
     ``assignments``. Each assignment's kit folder is copied into ``build/student/`` without
-    overwriting anything (:func:`grading.lab.prepare_student_folder`), and the kit's
+    overwriting anything (:func:`prepare_student_folder`), and the kit's
     ``nbgrader_config.py`` goes to ``build/student/``, where JupyterLab runs, so Validate
     reads the kit's settings as on a student's computer.
 
@@ -500,11 +620,9 @@ def student_copies(paths: CoursePaths, assignments: list[str]) -> list:
 
     Returns
     -------
-    list of grading.lab.StudentCopy
+    list of StudentCopy
         One per assignment; ``released_now`` tells whether the kit was built for it.
     """
-    from grading.lab import prepare_student_folder, student_folder
-
     folder = kit_folder(paths)
     built = not all((folder / name).is_dir() for name in assignments)
     if built:
@@ -565,7 +683,7 @@ def commit_kit(kit: Kit, repository: Path | str) -> str:
     """
     repository = Path(repository).expanduser().resolve()
     if repository.exists() and any(repository.iterdir()) and not (repository / ".git").exists():
-        raise ValueError(
+        raise BadInput(
             f"{repository} is a folder with files but not a git repository: give an empty or "
             "new folder, or a git repository made by `cnnlab kit --git`."
         )
@@ -652,4 +770,27 @@ def main(args: argparse.Namespace) -> int:
         commit = commit_kit(kit, repository)
         print(f"committed the kit to {repository} ({commit[:12]})")
         print(f"nbgitpuller link: {nbgitpuller_link(settings, settings.clone_url(repository))}")
+    return 0
+
+
+def release_main(args: argparse.Namespace) -> int:
+    """Run ``cnnlab release --kit``: release the assignments and write the kit from them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The arguments of ``cnnlab release``.
+
+    Returns
+    -------
+    int
+        0 when released and the kit is clean; errors are raised for :mod:`grading.cli`.
+    """
+    from grading.release import print_released, publish_if_asked
+
+    paths = course_paths()
+    kit = build_kit(paths, args.assignments or None, load_kit_settings(paths), db_url=args.db)
+    print_released(kit.released)
+    print_kit(kit)
+    publish_if_asked(paths, kit.released, args)
     return 0

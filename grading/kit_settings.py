@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from grading.errors import BadInput
 from grading.paths import COURSE_FILE, CoursePaths
 
 __all__ = [
@@ -139,15 +140,15 @@ def load_kit_settings(paths: CoursePaths, **overrides) -> KitSettings:
         try:
             table = tomllib.loads(settings_file.read_text(encoding="utf-8")).get("kit", {})
         except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"{settings_file}: not valid TOML ({error}).") from None
+            raise BadInput(f"{settings_file}: not valid TOML ({error}).") from None
         for key, value in table.items():
             if key not in known:
-                raise ValueError(
+                raise BadInput(
                     f"{settings_file}: unknown setting {key!r} in [kit]; "
                     f"known: {', '.join(sorted(known))}."
                 )
             if not isinstance(value, str):
-                raise ValueError(f"{settings_file}: [kit] {key} must be a string, not {value!r}.")
+                raise BadInput(f"{settings_file}: [kit] {key} must be a string, not {value!r}.")
             values[key] = value
     values.update({key: value for key, value in overrides.items() if value is not None})
     if "exchange_dir" in values:

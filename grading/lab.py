@@ -19,8 +19,8 @@ and from the server's working folder, when they run, not when the server starts.
 first on ``JUPYTER_CONFIG_PATH`` and sets ``CNNLAB_ROOT`` and ``CNNLAB_BUILD_DIR`` so that
 the configuration finds this course from any working folder. Validate then executes with
 ``c.Execute.timeout`` = 900 s per cell instead of nbgrader's 30 s, which a training cell
-would exceed. The same environment works for a plain ``jupyter lab`` (README, "Trying it
-as a student").
+would exceed. The same environment works for a plain ``jupyter lab`` (docs/students.md,
+"Trying it as a student").
 
 The environment also drops ``MPLBACKEND``: kernels should draw figures inline, and a
 backend inherited from a shell, a test or CI (``Agg``) would turn pyplot figures into text.
@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -40,30 +39,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from grading.errors import BadInput
+from grading.kit import student_copies, student_folder
 from grading.nbgrader_driver import CONFIG_FILE
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths, course_paths
 
 __all__ = [
     "CONFIG_DIR",
-    "StudentCopy",
     "free_port",
     "lab_command",
     "lab_environment",
     "lab_route",
     "lab_url",
-    "prepare_student_folder",
-    "student_folder",
 ]
 
 #: The folder ``cnnlab lab`` puts on ``JUPYTER_CONFIG_PATH``: it holds the course's one
 #: ``nbgrader_config.py`` (and no other Jupyter configuration).
 CONFIG_DIR = CONFIG_FILE.parent
-#: Where students work: ``build/student/<assignment>/``.
-STUDENT_DIR_NAME = "student"
 #: The interface JupyterLab listens on unless ``--ip`` says otherwise: this machine only.
 DEFAULT_IP = "127.0.0.1"
 #: jupyter_server reads its login token from the file this variable names (or from
@@ -74,117 +69,6 @@ TOKEN_ENV = "JUPYTER_TOKEN"
 PR_SET_PDEATHSIG = 1
 #: Seconds JupyterLab gets to stop its kernels before it is killed.
 STOP_TIMEOUT_S = 30
-
-
-@dataclass(frozen=True)
-class StudentCopy:
-    """A student's working copy of one released assignment.
-
-    Attributes
-    ----------
-    assignment : str
-        The assignment, e.g. ``"02_mnist"``.
-    folder : pathlib.Path
-        ``build/student/<assignment>/``.
-    notebooks : tuple of pathlib.Path
-        The notebooks in the working copy, sorted.
-    copied : tuple of pathlib.Path
-        Files copied from the release this time (missing from the working copy before).
-    kept : tuple of pathlib.Path
-        Files the working copy already had; left untouched, whatever the release holds.
-    released_now : bool
-        Whether the assignment had to be released first.
-    """
-
-    assignment: str
-    folder: Path
-    notebooks: tuple[Path, ...]
-    copied: tuple[Path, ...]
-    kept: tuple[Path, ...]
-    released_now: bool = False
-
-
-def student_folder(paths: CoursePaths, assignment: str | None = None) -> Path:
-    """Where students work on the released assignments.
-
-    Parameters
-    ----------
-    paths : grading.paths.CoursePaths
-        The course.
-    assignment : str, optional
-        One assignment; default the folder holding all of them.
-
-    Returns
-    -------
-    pathlib.Path
-        ``build/student/`` or ``build/student/<assignment>/``.
-    """
-    folder = paths.build / STUDENT_DIR_NAME
-    return folder / assignment if assignment else folder
-
-
-def prepare_student_folder(
-    paths: CoursePaths,
-    assignment: str,
-    *,
-    release_if_missing: bool = True,
-    source: Path | None = None,
-) -> StudentCopy:
-    """Copy a released assignment into the student's working folder, overwriting nothing.
-
-    Parameters
-    ----------
-    paths : grading.paths.CoursePaths
-        The course.
-    assignment : str
-        The assignment, e.g. ``"02_mnist"``.
-    release_if_missing : bool, default=True
-        Release the assignment first (:func:`grading.release.release_assignments`) when
-        ``build/release/<assignment>/`` does not exist; if False, that is an error.
-    source : pathlib.Path, optional
-        Copy from this folder instead of the release (the kit's ``build/kit/<assignment>/``).
-
-    Returns
-    -------
-    StudentCopy
-        The working copy and what was copied or kept.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the assignment is not released and ``release_if_missing`` is False, or the course
-        has no such source assignment to release (the message lists those it has).
-    """
-    release = Path(source) if source is not None else paths.release / assignment
-    released_now = False
-    if source is None and not release.is_dir():
-        if not release_if_missing:
-            raise FileNotFoundError(
-                f"Assignment {assignment!r} is not released ({release} does not exist): "
-                f"run `cnnlab release {assignment}` first."
-            )
-        from grading.release import release_assignments, select_assignments
-
-        try:
-            select_assignments(paths, [assignment])
-        except ValueError as error:
-            raise FileNotFoundError(str(error)) from None
-        release_assignments(paths, [assignment])
-        released_now = True
-    folder = student_folder(paths, assignment)
-    copied, kept = [], []
-    for source in sorted(p for p in release.rglob("*") if p.is_file()):
-        target = folder / source.relative_to(release)
-        if target.exists():
-            kept.append(target)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-        copied.append(target)
-    notebooks = tuple(
-        sorted(p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    )
-    return StudentCopy(assignment, folder, notebooks, tuple(copied), tuple(kept), released_now)
 
 
 def lab_environment(
@@ -229,7 +113,7 @@ def lab_environment(
     env.pop("MPLBACKEND", None)
     if profile is not None:
         if profile not in PROFILE_NAMES:
-            raise ValueError(
+            raise BadInput(
                 f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}."
             )
         env[PROFILE_ENV] = profile
@@ -403,8 +287,6 @@ def _student_start(paths: CoursePaths, assignment: str | None) -> tuple[Path, st
     names = [assignment] if assignment else paths.assignments()
     if not names:
         raise FileNotFoundError(f"No assignments in {paths.notebooks} to work on.")
-    from grading.kit import student_copies  # the student's session runs from the kit
-
     copies = student_copies(paths, names)
     root = student_folder(paths)
     for copy in copies:

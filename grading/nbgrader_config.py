@@ -1,5 +1,5 @@
 # The course's one nbgrader configuration, used by every cnnlab command, by plain `nbgrader`
-# commands and by the nbgrader JupyterLab extension (see README.md, "Instructors").
+# commands and by the nbgrader JupyterLab extension (see docs/instructors.md).
 #
 # Folders: sources are the committed notebooks/ (nbgrader's "source" step); everything
 # nbgrader generates goes under build/ (release, submitted, autograded, feedback, gradebook).
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grading.paths import course_paths
 from grading.settings import course_settings
+from labcore.runtime import LOG_NOISE_PATTERN
 
 c = get_config()  # noqa: F821  (traitlets provides get_config in config files)
 paths = course_paths()
@@ -49,12 +50,7 @@ c.GradingSandbox.tmp_size_mb = 1024  # its /tmp (tmpfs; /dev/shm gets a quarter)
 # outputs so they neither cost points nor clutter feedback. (nbgrader drops a whole stderr
 # output that matches, and only when the preprocessor is enabled.)
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = (
-    r"(?m)^(WARNING: All log messages before absl::InitializeLog\(\).*"
-    r"|[IWE]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\].*"
-    r"|.*oneDNN custom operations are on.*"
-    r"|.*(cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc.*)\n?"
-)
+c.IgnorePattern.pattern = LOG_NOISE_PATTERN  # defined once, in labcore.runtime
 
 # The course's own settings (cnnlab.toml: course id, header, limits, late policy; see
 # grading/settings.py), then the course's own nbgrader_config.py, which wins.

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from traitlets.config import Config, PyFileConfigLoader
 
 from grading.errors import NbgraderError
-from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
+from grading.paths import CoursePaths, course_selected
 
 __all__ = [
     "CONFIG_FILE",
@@ -31,22 +29,6 @@ __all__ = [
 
 #: The one nbgrader configuration file of the course.
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
-
-
-@contextmanager
-def _course_environment(paths: CoursePaths):
-    """Point ``grading.paths.course_paths()`` at ``paths`` while the config file runs."""
-    saved = {name: os.environ.get(name) for name in (ROOT_ENV, BUILD_ENV)}
-    os.environ[ROOT_ENV] = str(paths.root)
-    os.environ[BUILD_ENV] = str(paths.build)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def load_nbgrader_config(paths: CoursePaths, db_url: str | None = None) -> Config:
@@ -67,7 +49,7 @@ def load_nbgrader_config(paths: CoursePaths, db_url: str | None = None) -> Confi
         The configuration, with ``CourseDirectory.root``, ``source_directory`` and
         ``db_url`` set for this course; pass it as ``config=`` to nbgrader converters.
     """
-    with _course_environment(paths):
+    with course_selected(paths):  # what course_paths() answers in the config file
         loader = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent))
         config = loader.load_config()
     config.CourseDirectory.root = str(paths.build)

@@ -58,17 +58,44 @@ def add_gradebook_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_timeout_option(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
+    """Add ``--<name>-timeout S`` (dest ``<name>_timeout``), and ``--timeout``, its old spelling.
+
+    ``--timeout`` meant seconds per notebook in ``run`` and per submission in ``autograde``;
+    each command now names what it limits, and keeps ``--timeout`` as a hidden alias.
+    """
+    dest = f"{name}_timeout"
+    parser.add_argument(f"--{name}-timeout", dest=dest, type=float, metavar="S", help=help_text)
+    parser.add_argument("--timeout", dest=dest, type=float, help=argparse.SUPPRESS)
+
+
 def _add_notebook_run_options(parser: argparse.ArgumentParser, default_profile: str) -> None:
-    """``--profile``, ``--jobs`` and ``--timeout``, shared by ``run`` and ``course``."""
+    """``--profile``, ``-j/--jobs`` and ``--notebook-timeout``, shared by ``run`` and ``course``."""
     parser.add_argument(
         "--profile",
         choices=PROFILE_NAMES,
         default=default_profile,
         help=f"run profile (default: {default_profile})",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default: 1)")
     parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds per notebook (default: no limit)"
+        "-j", "--jobs", type=int, default=1, help="notebooks run at once (default: 1)"
+    )
+    _add_timeout_option(
+        parser,
+        "notebook",
+        "seconds per notebook, wall clock and per cell (default: no limit)",
+    )
+
+
+def _add_notebooks_argument(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The positional ``NOTEBOOK ...`` of ``run`` and ``check``, found the same way by both
+    (:func:`grading.paths.find_notebooks`)."""
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help=f"notebook files, folders or assignment names to {verb} "
+        "(default: all source notebooks)",
     )
 
 
@@ -97,12 +124,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument(
-        "notebooks",
-        nargs="*",
-        metavar="NOTEBOOK",
-        help="notebook files, folders or assignment names (default: all source notebooks)",
-    )
+    _add_notebooks_argument(parser, "run")
     parser.add_argument(
         "-p",
         "--parameter",
@@ -126,12 +148,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="notebooks or folders to check (default: the course's notebooks/)",
-    )
+    _add_notebooks_argument(parser, "check")
 
 
 def add_autograde_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +161,7 @@ def add_autograde_arguments(parser: argparse.ArgumentParser) -> None:
     """
     add_assignments_argument(parser, "all with submissions")
     parser.add_argument(
-        "--jobs", "-j", type=int, default=None, help="submissions at once (one per core)"
+        "-j", "--jobs", type=int, default=None, help="submissions at once (one per core)"
     )
     parser.add_argument(
         "--force", action="store_true", help="grade again what is graded already (same content)"
@@ -156,8 +173,8 @@ def add_autograde_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cell-timeout", type=float, metavar="S", help="seconds per cell (c.Execute.timeout)"
     )
-    parser.add_argument(
-        "--timeout", type=float, metavar="S", help="seconds per submission (wall clock)"
+    _add_timeout_option(
+        parser, "submission", "seconds per submission, all its notebooks (wall clock)"
     )
     parser.add_argument("--memory-limit", type=int, metavar="MB", help="memory per kernel")
     parser.add_argument("--profile", choices=PROFILE_NAMES, help="labcore profile (grade)")
@@ -171,7 +188,7 @@ def add_autograde_arguments(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         metavar="ADDRESS",
         help="grade on a Dask cluster: tcp://HOST:PORT or a scheduler file (pip install "
-        "-e '.[cluster]'; see README)",
+        "-e '.[cluster]'; see docs/cluster.md)",
     )
 
 

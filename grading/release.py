@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grading.cli import add_assignments_argument, add_gradebook_option
 from grading.errors import NbgraderError, ReleaseLeakError
 from grading.kit_settings import add_exchange_option, configured_exchange_dir
 from grading.nbgrader_driver import load_nbgrader_config, run_converter
-from grading.paths import CoursePaths, course_paths
+from grading.options import add_assignments_argument, add_gradebook_option
+from grading.paths import CoursePaths, course_paths, select_assignments
 from grading.regions import MARKERS, SecretLine, is_trivial, notebook_regions, strip_ansi
 
 __all__ = [
@@ -42,6 +42,8 @@ __all__ = [
     "ReleaseLeakError",
     "ReleasedAssignment",
     "assignment_secrets",
+    "print_released",
+    "publish_if_asked",
     "release_assignments",
     "release_to_exchange",
     "scan_folder",
@@ -112,45 +114,6 @@ class ReleasedAssignment:
     folder: Path
     notebooks: tuple[Path, ...]
     secret_lines: int
-
-
-def select_assignments(paths: CoursePaths, assignments: list[str] | None = None) -> list[str]:
-    """Check assignment names against the course's sources.
-
-    Parameters
-    ----------
-    paths : grading.paths.CoursePaths
-        The course.
-    assignments : list of str, optional
-        Names such as ``["02_mnist"]``; default every source assignment.
-
-    Returns
-    -------
-    list of str
-        The names, in course order.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the course has no source assignments.
-    ValueError
-        If a name is not a source assignment; the message lists those that exist.
-    """
-    available = paths.assignments() if paths.notebooks.is_dir() else []
-    if not available:
-        raise FileNotFoundError(
-            f"No source assignments in {paths.notebooks}: expected "
-            "notebooks/<NN_name>/<notebook>.ipynb (for example notebooks/02_mnist/mnist_cnn.ipynb)."
-        )
-    if not assignments:
-        return available
-    unknown = [name for name in assignments if name not in available]
-    if unknown:
-        raise ValueError(
-            f"Unknown assignment(s) {', '.join(map(repr, unknown))}; "
-            f"the course has: {', '.join(available)}."
-        )
-    return [name for name in available if name in assignments]
 
 
 def _stub_lines(config) -> set[str]:
@@ -643,14 +606,16 @@ def add_arguments(parser) -> None:
     add_gradebook_option(parser)
     parser.add_argument(
         "--kit",
-        action="store_true",
+        action="store_const",
+        dest="handler",
+        const="grading.kit:release_main",  # the kit releases as it builds (grading.cli)
         help="also write the student kit build/kit/ and build/kit.zip (see `cnnlab kit`)",
     )
     add_exchange_option(parser, "also publish")
 
 
 def main(args) -> int:
-    """Run ``cnnlab release``.
+    """Run ``cnnlab release`` (with ``--kit``, :func:`grading.kit.release_main` runs instead).
 
     Parameters
     ----------
@@ -664,24 +629,43 @@ def main(args) -> int:
         arguments or an unreachable gradebook (2) are raised for :mod:`grading.cli`.
     """
     paths = course_paths()
-    if args.kit:
-        from grading.kit import build_kit, load_kit_settings, print_kit
+    released = release_assignments(paths, args.assignments or None, args.db)
+    print_released(released)
+    publish_if_asked(paths, released, args)
+    return 0
 
-        kit = build_kit(paths, args.assignments or None, load_kit_settings(paths), db_url=args.db)
-        released = kit.released
-    else:
-        released = release_assignments(paths, args.assignments or None, args.db)
+
+def print_released(released: list[ReleasedAssignment]) -> None:
+    """Print one line per released assignment, with its leak scan.
+
+    Parameters
+    ----------
+    released : list of ReleasedAssignment
+        What :func:`release_assignments` returned.
+    """
     for item in released:
         names = ", ".join(path.name for path in item.notebooks)
         print(
             f"released {item.name}: {names} -> {item.folder} "
             f"(leak scan clean: {item.secret_lines} instructor-only lines checked)"
         )
-    if args.kit:
-        print_kit(kit)
-    if args.exchange is not None:
-        exchange = configured_exchange_dir(paths, args.exchange)
-        names = [item.name for item in released]
-        for folder in release_to_exchange(paths, names, exchange, args.db):
-            print(f"published {folder.name} to nbgrader's exchange: {folder}")
-    return 0
+
+
+def publish_if_asked(paths: CoursePaths, released: list[ReleasedAssignment], args) -> None:
+    """Publish the released assignments to nbgrader's exchange when ``--exchange`` says so.
+
+    Parameters
+    ----------
+    paths : grading.paths.CoursePaths
+        The course.
+    released : list of ReleasedAssignment
+        What was released.
+    args : argparse.Namespace
+        The command's arguments (``exchange``, ``db``).
+    """
+    if args.exchange is None:
+        return
+    exchange = configured_exchange_dir(paths, args.exchange)
+    names = [item.name for item in released]
+    for folder in release_to_exchange(paths, names, exchange, args.db):
+        print(f"published {folder.name} to nbgrader's exchange: {folder}")

@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from grading.collect import read_quarantine_ledger
+from grading.errors import BadInput
 from grading.export import format_points, submission_scores
 from grading.nbgrader_driver import existing_gradebook_url
 from grading.options import add_report_arguments as add_arguments  # noqa: F401 (grading.cli)
@@ -398,7 +399,7 @@ def write_report(paths: CoursePaths | None = None, db_url: str | None = None) ->
     url = existing_gradebook_url(paths, db_url)
     data = read_report_data(paths, url)
     if data.scores.empty and data.problems.empty:
-        raise ValueError(
+        raise BadInput(
             "Nothing to report: no submission has been graded, failed or been quarantined "
             "(an empty class). Run `cnnlab collect` and `cnnlab autograde` first."
         )

@@ -30,6 +30,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from grading.errors import BadInput
 from grading.paths import CoursePaths, course_paths
 
 __all__ = [
@@ -212,7 +213,7 @@ def _rows(file: Path) -> tuple[list[str], list[dict[str, str]]]:
             header = list(reader.fieldnames or [])
             rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"{file} cannot be read as a UTF-8 CSV file ({error}).") from error
+        raise BadInput(f"{file} cannot be read as a UTF-8 CSV file ({error}).") from error
     return header, rows
 
 
@@ -225,7 +226,7 @@ def _from_canvas(file: Path, rows: list[dict[str, str]]) -> list[RosterStudent]:
         last, _, first = name.partition(",")
         ident = row.get("SIS Login ID") or row.get("SIS User ID") or row.get("ID")
         if not ident:
-            raise ValueError(f"{file}, line {number}: {name!r} has no ID, SIS User ID or login")
+            raise BadInput(f"{file}, line {number}: {name!r} has no ID, SIS User ID or login")
         students.append(
             RosterStudent(
                 id=ident,
@@ -243,7 +244,7 @@ def _from_canvas(file: Path, rows: list[dict[str, str]]) -> list[RosterStudent]:
 def _from_columns(file: Path, header: list[str], rows: list[dict[str, str]]):
     columns = {name: _normalise_header(name) for name in header}
     if "id" not in columns.values():
-        raise ValueError(
+        raise BadInput(
             f"{file} has no 'id' column (columns: {', '.join(header) or 'none'}); give "
             f"nbgrader's student columns ({', '.join(ROSTER_COLUMNS)}) or a Canvas "
             "gradebook export (Student, ID, SIS User ID, SIS Login ID, Section)."
@@ -254,7 +255,7 @@ def _from_columns(file: Path, header: list[str], rows: list[dict[str, str]]):
         if not any(values.values()):
             continue
         if not values.get("id"):
-            raise ValueError(f"{file}, line {number}: the id is empty; every student needs one")
+            raise BadInput(f"{file}, line {number}: the id is empty; every student needs one")
         students.append(RosterStudent(**values))
     return students
 
@@ -267,14 +268,12 @@ def _check_unique(file: Path, students: list[RosterStudent]) -> None:
         for student in students:
             value = getattr(student, field_name)
             if value and value in seen:
-                raise ValueError(
-                    f"{file}: {field_name} {value!r} appears twice; ids must be unique"
-                )
+                raise BadInput(f"{file}: {field_name} {value!r} appears twice; ids must be unique")
             seen[value] = 1
     for student in students:
         problem = student_name_problem(student.id)
         if problem:
-            raise ValueError(f"{file}: student id {student.id!r} has {problem}; change it")
+            raise BadInput(f"{file}: student id {student.id!r} has {problem}; change it")
 
 
 def parse_roster_csv(file: Path | str) -> list[RosterStudent]:
@@ -363,7 +362,7 @@ def import_roster(source: Path | str, paths: CoursePaths | None = None) -> Roste
         raise FileNotFoundError(f"Roster file {source} does not exist.")
     students = parse_roster_csv(source)
     if not students:
-        raise ValueError(f"{source} lists no students.")
+        raise BadInput(f"{source} lists no students.")
     target = course_settings(paths).roster_file
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", encoding="utf-8", newline="") as handle:

@@ -36,7 +36,7 @@ import threading
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from grading.errors import CommandFailed
+from grading.errors import BadInput, CommandFailed
 
 __all__ = [
     "KILL_GRACE_S",
@@ -84,8 +84,6 @@ KERNEL_ENV_ALLOWED = (
     "NBGRADER_EXECUTION",
     "PYTHONHASHSEED",
 )
-#: ``LABCORE_*`` variables that name host paths: passed on only when the path is bound.
-_PATH_VARIABLES = ("LABCORE_DATA_DIR", "LABCORE_DATA_MIRROR")
 
 
 class SandboxUnavailable(CommandFailed, RuntimeError):
@@ -130,11 +128,11 @@ class SandboxLimits:
             value = getattr(self, item.name)
             if item.name == "unsafe_no_sandbox":
                 if not isinstance(value, bool):
-                    raise ValueError(
+                    raise BadInput(
                         f"Sandbox setting unsafe_no_sandbox must be True or False, got {value!r}"
                     )
             elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ValueError(
+                raise BadInput(
                     f"Sandbox limit {item.name} must be a positive number, got {value!r}"
                 )
 
@@ -166,7 +164,7 @@ class SandboxLimits:
         known = {f.name for f in fields(cls)} - {"cell_timeout", "unsafe_no_sandbox"}
         unknown = set(section) - known
         if unknown:
-            raise ValueError(
+            raise BadInput(
                 f"c.GradingSandbox has no setting(s) {sorted(unknown)}; known: {sorted(known)}"
             )
         values.update(section)
@@ -350,6 +348,13 @@ def _environment_folders() -> list[Path]:
     )
 
 
+def _path_variables() -> tuple[str, str]:
+    """The ``LABCORE_*`` variables that name host paths: passed on only when bound."""
+    from labcore.data import DATA_DIR_ENV, MIRROR_ENV
+
+    return DATA_DIR_ENV, MIRROR_ENV
+
+
 def _data_folders(environ: dict[str, str]) -> dict[str, Path]:
     """The data folders the kernel reads (labcore's data folder and mirror), by variable."""
     from labcore.data import DATA_DIR_ENV, MIRROR_ENV, data_dir
@@ -379,7 +384,7 @@ def kernel_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     home = SANDBOX_HOME
     env = {name: environ[name] for name in KERNEL_ENV_ALLOWED if name in environ}
     env.update({name: value for name, value in environ.items() if name.startswith("LABCORE_")})
-    for name in _PATH_VARIABLES:
+    for name in _path_variables():
         env.pop(name, None)
     env.update({name: str(folder) for name, folder in _data_folders(environ).items()})
     bin_folder = str(Path(sys.executable).parent)
@@ -446,7 +451,7 @@ def jail_command(
     # the kernel's parent is the namespace's init, not the grader: it must not watch for it
     args += ["--hostname", "sandbox", "--unsetenv", "JPY_PARENT_PID"]
     binds = [(folder, folder, "--ro-bind-try") for folder in SYSTEM_FOLDERS]
-    data = [Path(env[name]) for name in _PATH_VARIABLES if env.get(name)]
+    data = [Path(env[name]) for name in _path_variables() if env.get(name)]
     binds += [
         (str(folder), str(folder), "--ro-bind") for folder in [*_environment_folders(), *data]
     ]

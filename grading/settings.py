@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from grading.errors import BadInput
 from grading.paths import COURSE_FILE, CoursePaths, course_paths
 
 __all__ = [
@@ -301,12 +302,12 @@ def parse_time(value: str | dt.datetime | dt.date, timezone: str = "UTC") -> dt.
         text = str(value).strip()
         parts = text.split(" ")
         if len(parts) == 3 and not _is_offset(parts[2]) and dateutil.tz.gettz(parts[2]) is None:
-            raise ValueError(f"{text!r} names an unknown time zone {parts[2]!r}")
+            raise BadInput(f"{text!r} names an unknown time zone {parts[2]!r}")
         try:
             naive = _has_no_zone(text)
             moment = parse_utc(text)
         except (ValueError, OverflowError) as error:
-            raise ValueError(
+            raise BadInput(
                 f"{text!r} is not a time; write e.g. '2025-03-01 23:59 Europe/Berlin' "
                 "or '2025-03-01T23:59:00Z'"
             ) from error
@@ -347,7 +348,7 @@ def _zone(name: str):
 
         zone = dateutil.tz.gettz(name) if ("/" in name or name == "UTC") else None
         if zone is None:
-            raise ValueError(
+            raise BadInput(
                 f"unknown time zone {name!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')"
             ) from None
         return zone
@@ -355,7 +356,7 @@ def _zone(name: str):
 
 def _number(file: Path, where: str, value, minimum: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ValueError(f"{file}: {where} must be a number of at least {minimum:g}, not {value!r}")
+        raise BadInput(f"{file}: {where} must be a number of at least {minimum:g}, not {value!r}")
     return float(value)
 
 
@@ -363,19 +364,19 @@ def _read_file(file: Path) -> dict:
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{file} is not valid TOML ({error}); fix the line it names.") from error
+        raise BadInput(f"{file} is not valid TOML ({error}); fix the line it names.") from error
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{file} cannot be read ({error}).") from error
+        raise BadInput(f"{file} cannot be read ({error}).") from error
 
 
 def _check_keys(file: Path, data: dict) -> None:
     for table, keys in _KEYS.items():
         section = data.get(table, {})
         if not isinstance(section, dict):
-            raise ValueError(f"{file}: [{table}] must be a table")
+            raise BadInput(f"{file}: [{table}] must be a table")
         unknown = sorted(set(section) - keys)
         if unknown:
-            raise ValueError(
+            raise BadInput(
                 f"{file}: unknown key(s) {', '.join(unknown)} in [{table}]; "
                 f"known: {', '.join(sorted(keys))}"
             )
@@ -384,23 +385,21 @@ def _check_keys(file: Path, data: dict) -> None:
 def _late_policy(file: Path, late: dict) -> LatePolicy:
     method = late.get("method", "none")
     if method not in LATE_METHODS:
-        raise ValueError(
-            f"{file}: [late] method {method!r} is not one of {', '.join(LATE_METHODS)}"
-        )
+        raise BadInput(f"{file}: [late] method {method!r} is not one of {', '.join(LATE_METHODS)}")
     points = _number(file, "[late] points", late.get("points", 0.0))
     if method in ("per_hour", "per_day") and points <= 0:
-        raise ValueError(f"{file}: [late] method {method!r} needs points > 0 (points off per unit)")
+        raise BadInput(f"{file}: [late] method {method!r} needs points > 0 (points off per unit)")
     grace = _number(file, "[late] grace_minutes", late.get("grace_minutes", 0.0))
     return LatePolicy(method=method, points=points, grace_minutes=grace)
 
 
 def _assignments(file: Path, table, timezone: str) -> tuple[dict, dict, dict]:
     if not isinstance(table, dict):
-        raise ValueError(f"{file}: [assignments] must hold tables such as [assignments.ps1]")
+        raise BadInput(f"{file}: [assignments] must hold tables such as [assignments.ps1]")
     due, titles, lms_ids = {}, {}, {}
     for name, entry in table.items():
         if not isinstance(entry, dict) or set(entry) - {"due", "title", "lms_id"}:
-            raise ValueError(
+            raise BadInput(
                 f"{file}: [assignments.{name}] may set only due, title and lms_id, got {entry!r}"
             )
         if "lms_id" in entry:
@@ -409,7 +408,7 @@ def _assignments(file: Path, table, timezone: str) -> tuple[dict, dict, dict]:
             try:
                 due[name] = parse_time(entry["due"], timezone)
             except ValueError as error:
-                raise ValueError(f"{file}: [assignments.{name}] due: {error}") from error
+                raise BadInput(f"{file}: [assignments.{name}] due: {error}") from error
         if "title" in entry:
             titles[name] = str(entry["title"])
     return due, titles, lms_ids
@@ -448,10 +447,10 @@ def course_settings(root: Path | CoursePaths | None = None) -> CourseSettings:
     try:
         _zone(timezone)
     except ValueError as error:
-        raise ValueError(f"{file}: [course] timezone: {error}") from error
+        raise BadInput(f"{file}: [course] timezone: {error}") from error
     conventions = course.get("conventions", [])
     if not isinstance(conventions, list) or set(conventions) - set(CONVENTIONS):
-        raise ValueError(
+        raise BadInput(
             f"{file}: [course] conventions must be a list of {', '.join(CONVENTIONS)}, "
             f"not {conventions!r}"
         )
@@ -460,7 +459,7 @@ def course_settings(root: Path | CoursePaths | None = None) -> CourseSettings:
         missing = _number(file, "[course] missing_score", missing)
     header = course.get("header")
     if header is not None and not (root / header).is_file():
-        raise ValueError(f"{file}: [course] header {header!r} is not a file under {root}")
+        raise BadInput(f"{file}: [course] header {header!r} is not a file under {root}")
     due, titles, lms_ids = _assignments(file, data.get("assignments", {}), timezone)
     return CourseSettings(
         root=root,

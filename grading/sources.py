@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from grading.errors import BadInput
+
 __all__ = ["SourceFile", "is_system_file", "read_source"]
 
 _SYSTEM_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
@@ -94,7 +96,7 @@ def _zip_files(archive: Path) -> Iterator[SourceFile]:
                     )
                 yield SourceFile(parts, handle.read(info), modified, label, problem)
     except zipfile.BadZipFile as error:
-        raise ValueError(f"{archive} is not a readable zip file ({error}).") from error
+        raise BadInput(f"{archive} is not a readable zip file ({error}).") from error
 
 
 def is_system_file(parts: tuple[str, ...]) -> bool:
@@ -143,7 +145,7 @@ def read_source(source: Path) -> list[SourceFile]:
     elif zipfile.is_zipfile(source):
         entries = list(_zip_files(source))
     else:
-        raise ValueError(f"{source} is neither a folder nor a zip file.")
+        raise BadInput(f"{source} is neither a folder nor a zip file.")
     if not entries:
-        raise ValueError(f"{source} holds no files: there is nothing to collect.")
+        raise BadInput(f"{source} holds no files: there is nothing to collect.")
     return entries

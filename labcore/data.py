@@ -436,7 +436,7 @@ def fetch_folder(name: str) -> Path:
     raise DataNotFoundError(
         f"The folder {name} was not found (looked in {looked}). It has no download URL: "
         f"set {MIRROR_ENV} to a copy of the course data, or use the full dataset from "
-        f"{KAGGLE_XRAY_URL} (see README.md)."
+        f"{KAGGLE_XRAY_URL} (see docs/data.md)."
     )
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 __all__ = [
+    "LOG_NOISE_PATTERN",
     "METRICS_MIMETYPE",
     "Stopwatch",
     "configure_environment",
@@ -38,9 +39,14 @@ __all__ = [
 #: (``cnnlab run``) reads it back from the executed notebook.
 METRICS_MIMETYPE = "application/vnd.cnnlab.metrics+json"
 
-# Start-up lines TensorFlow writes to standard error before its logging is configured.
-_STARTUP_NOISE = re.compile(
-    r"(All log messages before absl::InitializeLog\(\) is called"
+#: TensorFlow's log noise: what TensorFlow, absl and XLA write to standard error on their own
+#: (start-up chatter and C++ log lines), as a regular expression that finds such a line. The
+#: one definition: :func:`quiet_import_keras` drops these lines, and the grader's nbgrader
+#: configuration (``IgnorePattern``) uses it so that they neither cost points nor clutter
+#: feedback.
+LOG_NOISE_PATTERN = (
+    r"(?m)All log messages before absl::InitializeLog\(\) is called"
+    r"|^[IWE]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\]"  # absl/glog line prefix
     r"|oneDNN custom operations are on"
     r"|Unable to register cu(DNN|FFT|BLAS) factory"
     r"|computation placer already registered"
@@ -48,8 +54,9 @@ _STARTUP_NOISE = re.compile(
     r"|This TensorFlow binary is optimized to use available CPU instructions"
     r"|To enable the following instructions"
     r"|Could not find cuda drivers on your machine"
-    r"|cuda_(dnn|fft|blas)\.cc)"
+    r"|(cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc"
 )
+_LOG_NOISE = re.compile(LOG_NOISE_PATTERN)
 
 _ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow's C++ logging: errors only after start-up
@@ -92,7 +99,7 @@ def _filtered_native_stderr():
             kept = [
                 line
                 for line in captured.read().decode("utf-8", "replace").splitlines()
-                if line.strip() and not _STARTUP_NOISE.search(line)
+                if line.strip() and not _LOG_NOISE.search(line)
             ]
             if kept:
                 print("\n".join(kept), file=sys.stderr)
@@ -237,7 +244,8 @@ def recorded() -> dict[str, object]:
     return dict(_recorded)
 
 
-#: Moves ``build/`` of a course checkout elsewhere (the same variable as the ``cnnlab`` commands).
+#: Moves ``build/`` of a course checkout elsewhere: for :func:`work_dir` and every ``cnnlab``
+#: command (the one definition; :mod:`grading.paths` imports it as ``BUILD_ENV``).
 BUILD_DIR_ENV = "CNNLAB_BUILD_DIR"
 
 

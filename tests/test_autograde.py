@@ -37,11 +37,13 @@ from grading.autograde import (
     status_of,
 )
 from grading.demo import KINDS, make_class
+from grading.errors import UnknownAssignment
 from grading.gradebook import LOG_TABLE, cell_scores, grading_log, normalise_db_url
 from grading.integrity import grade_id, is_test_cell
 from grading.paths import CoursePaths
 from grading.sandbox import SandboxLimits
 from grading.template import build_template
+from labcore.runtime import LOG_NOISE_PATTERN
 
 pytestmark = pytest.mark.slow
 
@@ -328,7 +330,7 @@ def test_killing_the_grader_mid_class_loses_and_duplicates_nothing(graded, tmp_p
         "--no-progress",
         "--cell-timeout",
         str(limits.cell_timeout),
-        "--timeout",
+        "--submission-timeout",
         str(limits.notebook_timeout),
         "--memory-limit",
         str(limits.memory_limit_mb),
@@ -391,6 +393,7 @@ def test_execute_timeout_is_the_per_cell_setting_nbgrader_uses(tmp_path):
     config = load_nbgrader_config(paths)
     assert config.Execute.timeout == 900
     assert config.IgnorePattern.enabled
+    assert config.IgnorePattern.pattern == LOG_NOISE_PATTERN  # defined once, in labcore
     assert SandboxLimits.from_config(config) == SandboxLimits(
         cell_timeout=900, notebook_timeout=3600, memory_limit_mb=4096
     )
@@ -529,6 +532,9 @@ def test_clear_errors_for_bad_commands(tmp_path, monkeypatch, capsys):
 
     with pytest.raises(AutogradeError, match="by nobody_here"):
         autograde(paths, students=["nobody_here"], progress=False)
+    # names are checked by the course's one selector (as `cnnlab release` checks them)
+    with pytest.raises(UnknownAssignment, match="did you mean 01_fixture"):
+        autograde(paths, ["01_fixtur"], progress=False)
 
 
 def test_demo_class_covers_every_kind(graded):

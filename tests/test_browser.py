@@ -37,7 +37,7 @@ from conftest import require_system_tool
 
 from grading.demo import solution_source, wrong_source
 from grading.integrity import grade_id, is_solution_cell
-from grading.lab import prepare_student_folder
+from grading.kit import prepare_student_folder
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
 
 pytestmark = pytest.mark.browser

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from fixture_courses import GRADING_COURSE
 
 from grading import cli
 from grading.errors import UsageError, missing_extra
+from grading.hygiene import check_notebooks
+from labcore.profile import PROFILE_NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Modules that take seconds to import: a parser must not need any of them.
 HEAVY_MODULES = ("nbgrader", "papermill", "nbformat", "nbclient", "pandas", "sqlalchemy", "keras")
@@ -59,6 +66,7 @@ ANSWERS_AT_ONCE = [
     (("autograde", "01_fixtur"), 2, "did you mean 01_fixture?"),
     (("feedback", "99_nope"), 2, "Unknown assignment '99_nope'"),
     (("run", "02_profil"), 2, "did you mean 02_profile?"),
+    (("check", "02_profil"), 2, "did you mean 02_profile?"),
     (("lab", "--assignment", "03_none"), 2, "Unknown assignment '03_none'"),
     (("gradebook", "rewind"), 2, "usage: cnnlab gradebook"),
 ]
@@ -132,3 +140,46 @@ def test_outside_a_course_the_command_says_what_is_missing(tmp_path, monkeypatch
     monkeypatch.setenv("CNNLAB_ROOT", str(tmp_path))
     assert cli.main(["release", "01_x"]) == 2
     assert "has no notebooks/ folder" in capsys.readouterr().err
+
+
+def test_check_takes_assignment_names_like_run(monkeypatch, capsys):
+    monkeypatch.setenv("CNNLAB_ROOT", str(ROOT))
+    notebook = ROOT / "notebooks" / "02_mnist" / "mnist_cnn.ipynb"
+    problems = check_notebooks([notebook])
+    assert cli.main(["check", "02_mnist"]) == (1 if problems else 0)
+    out = capsys.readouterr().out
+    assert out.endswith(f"1 notebook(s) checked, {len(problems)} problem(s).\n")
+
+
+def _parse(*arguments: str) -> argparse.Namespace:
+    return cli.build_parser(only=arguments[0]).parse_args(list(arguments))
+
+
+def _option(command: str, option: str) -> argparse.Action:
+    sub = next(a for a in cli.build_parser(only=command)._actions if a.dest == "command")
+    return next(a for a in sub.choices[command]._actions if option in a.option_strings)
+
+
+@pytest.mark.parametrize("command", ["run", "course", "autograde"])
+def test_profiles_and_jobs_are_the_same_options_on_every_command(command):
+    assert tuple(_option(command, "--profile").choices) == tuple(PROFILE_NAMES)
+    assert _parse(command, "-j", "3").jobs == 3
+    assert _parse(command, "--jobs", "3").jobs == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "dest"),
+    [
+        ("run", "--notebook-timeout", "notebook_timeout"),
+        ("course", "--notebook-timeout", "notebook_timeout"),
+        ("autograde", "--submission-timeout", "submission_timeout"),
+    ],
+)
+def test_each_timeout_names_what_it_limits_and_keeps_the_old_spelling(command, option, dest):
+    assert getattr(_parse(command, option, "30"), dest) == 30.0
+    assert getattr(_parse(command, "--timeout", "30"), dest) == 30.0  # the old spelling
+    assert getattr(_parse(command), dest) is None
+    assert _option(command, "--timeout").help == argparse.SUPPRESS
+    _, status, _, output = _cnnlab_quickly(command, "--help")
+    assert status == 0 and option in output
+    assert not re.search(r"(?<![\w-])--timeout", output), "the old spelling is hidden"

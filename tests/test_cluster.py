@@ -32,14 +32,20 @@ import pytest
 import sqlalchemy
 from fixture_courses import GRADING_COURSE
 
-from grading.autograde import SubmissionOutcome, autograde, load_task
+from grading.autograde import (
+    SubmissionOutcome,
+    autograde,
+    clean_stale_scratch,
+    error_result,
+    grade_submission,
+    load_task,
+)
 from grading.cli import main as cnnlab
 from grading.cluster import (
     ClusterError,
     DaskGrading,
     connect,
     environment_problems,
-    error_result,
     grade_on_worker,
     task_key,
     threads_per_host,
@@ -153,7 +159,7 @@ def local_reference(tmp_path_factory, template, scratch_root):
         "--no-progress",
         "--cell-timeout",
         str(LIMITS.cell_timeout),
-        "--timeout",
+        "--submission-timeout",
         str(LIMITS.notebook_timeout),
         "--memory-limit",
         str(LIMITS.memory_limit_mb),
@@ -245,7 +251,7 @@ def test_a_cluster_grades_a_class_into_postgres_exactly_as_locally(
             postgres_url,
             "--cell-timeout",
             str(LIMITS.cell_timeout),
-            "--timeout",
+            "--submission-timeout",
             str(LIMITS.notebook_timeout),
             "--memory-limit",
             str(LIMITS.memory_limit_mb),
@@ -448,6 +454,8 @@ def test_workers_must_run_the_clients_course_environment(client, template, local
     task = _task(local_reference["paths"], "demo_correct", template)
     future = client.submit(
         grade_on_worker,
+        grade_submission,
+        error_result,
         dataclasses.replace(task, template=None),
         template,
         changed,
@@ -463,8 +471,8 @@ def test_workers_must_run_the_clients_course_environment(client, template, local
 
 def test_dask_grading_runs_only_grade_submission(client):
     workers = client.run(worker_environment)
-    grading = DaskGrading(client, workers)
-    with pytest.raises(TypeError, match="only submit"):
+    grading = DaskGrading(client, workers, grade=grade_submission, failed=error_result)
+    with pytest.raises(TypeError, match=r"only submit\(grade_submission, task\)"):
         grading.submit(print, "not a task")
     here = worker_environment()
     assert grading.threads == {here["host"]: max(1, here["cores"] // 2)}  # 2 slots here
@@ -544,11 +552,18 @@ def test_grading_workers_tallies_the_log():
 
 
 def test_clear_errors_for_a_cluster_that_cannot_grade(tmp_path):
+    grader = {"grade": grade_submission, "failed": error_result, "clean": clean_stale_scratch}
     unreachable = r"Cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9 within 2 s"
-    with pytest.raises(ClusterError, match=unreachable), connect("tcp://127.0.0.1:9", timeout=2):
+    with (
+        pytest.raises(ClusterError, match=unreachable),
+        connect("tcp://127.0.0.1:9", timeout=2, **grader),
+    ):
         pass
     missing = str(tmp_path / "no-such-scheduler.json")
-    with pytest.raises(ClusterError, match="give the scheduler's address"), connect(missing):
+    with (
+        pytest.raises(ClusterError, match="give the scheduler's address"),
+        connect(missing, **grader),
+    ):
         pass
     with pytest.raises(ValueError, match="not both"):
         autograde(

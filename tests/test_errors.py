@@ -7,12 +7,14 @@ import pytest
 from grading import autograde, cluster, gradebook, integrity, nbgrader_driver, release
 from grading.errors import (
     AutogradeError,
+    BadInput,
     ClusterError,
     CommandFailed,
     GradebookError,
     InvalidNotebook,
     NbgraderError,
     ReleaseLeakError,
+    UnknownAssignment,
     UsageError,
     exit_status,
 )
@@ -29,8 +31,11 @@ from grading.errors import (
         (ClusterError("no workers"), 2),
         (InvalidNotebook("not a JSON file"), 2),
         (UsageError("bad input"), 2),
+        (BadInput("jobs must be a positive integer"), 2),
+        (UnknownAssignment("Unknown assignment '05_nope'"), 2),
         (FileNotFoundError("no such folder"), 2),
-        (ValueError("unknown assignment"), 2),
+        # not raised on purpose: a bug (int("x")), or a library's; shown as unexpected
+        (ValueError("invalid literal for int() with base 10: 'x'"), None),
         (RuntimeError("a bug"), None),
         (TypeError("a bug"), None),
         (KeyError("a bug"), None),
@@ -45,8 +50,8 @@ def test_errors_keep_their_builtin_bases():
     # code that catches the built-in base still catches the course's error
     for error in (NbgraderError, ReleaseLeakError, GradebookError):
         assert issubclass(error, RuntimeError)
-    for error in (AutogradeError, ClusterError, InvalidNotebook):
-        assert issubclass(error, ValueError)
+    for error in (AutogradeError, ClusterError, InvalidNotebook, BadInput, UnknownAssignment):
+        assert issubclass(error, ValueError) and issubclass(error, UsageError)
     assert issubclass(ClusterError, AutogradeError)
 
 
@@ -68,3 +73,19 @@ def test_release_leak_error_lists_every_leak_and_what_to_do(tmp_path):
     assert "### BEGIN SOLUTION" in message and error.leaks == [
         "fixture.ipynb cell 3: a solution line leaked"
     ]
+
+
+def test_the_cli_shows_a_plain_value_error_as_unexpected_with_the_debug_hint(capsys):
+    from grading.cli import _report
+
+    try:
+        int("x")  # a bug's ValueError, as Python raises it
+    except ValueError as error:
+        assert _report("export", error) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == (
+        "cnnlab export: unexpected ValueError: invalid literal for int() with base 10: 'x'"
+    )
+    assert "cnnlab --debug export" in lines[1]
+    assert _report("export", BadInput("The gradebook has no students")) == 2
+    assert capsys.readouterr().err == "cnnlab export: The gradebook has no students\n"

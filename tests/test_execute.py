@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from grading import cli
+from grading.errors import BadInput, UnknownAssignment
 from grading.execute import (
     CellError,
     NotebookResult,
@@ -24,10 +25,9 @@ from grading.execute import (
     find_error_cell,
     kernel_environment,
     parse_parameter_value,
-    resolve_notebooks,
     run_notebooks,
 )
-from grading.paths import CoursePaths
+from grading.paths import CoursePaths, find_notebooks
 from labcore.runtime import METRICS_MIMETYPE
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runner"
@@ -279,20 +279,30 @@ def _course(tmp_path: Path, *fixtures: Path) -> CoursePaths:
     return CoursePaths(root=tmp_path, build=tmp_path / "build")
 
 
-def test_resolve_notebooks_takes_files_folders_and_assignment_names(tmp_path):
+def test_find_notebooks_takes_files_folders_and_assignment_names(tmp_path):
     paths = _course(tmp_path, PARAMETERS, FAILING)
-    by_name = resolve_notebooks(["02_failing"], paths)
+    by_name = find_notebooks(["02_failing"], paths)
     assert by_name == [(tmp_path / "notebooks" / "02_failing" / "failing.ipynb").resolve()]
-    everything = resolve_notebooks(None, paths)
+    everything = find_notebooks(None, paths)
     assert [p.parent.name for p in everything] == ["01_parameters", "02_failing"]
-    assert resolve_notebooks([PARAMETERS, PARAMETERS.parent], paths) == [PARAMETERS]
-    with pytest.raises(FileNotFoundError, match="01_parameters, 02_failing"):
-        resolve_notebooks(["03_missing"], paths)
+    assert find_notebooks([PARAMETERS, PARAMETERS.parent], paths) == [PARAMETERS]
+    # a folder is searched below, as `cnnlab check` always did
+    assert find_notebooks([tmp_path / "notebooks"], paths) == everything
+    with pytest.raises(UnknownAssignment, match=r"'03_missing'.*01_parameters, 02_failing"):
+        find_notebooks(["03_missing"], paths)
+    with pytest.raises(FileNotFoundError, match="neither a notebook nor a folder"):
+        find_notebooks([tmp_path / "03_missing" / "x.ipynb"], paths)
+    (tmp_path / "notes.txt").write_text("not a notebook")
+    with pytest.raises(FileNotFoundError, match="is not a notebook"):
+        find_notebooks([tmp_path / "notes.txt"], paths)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"holds no \.ipynb notebooks"):
+        find_notebooks([tmp_path / "empty"], paths)
 
 
-def test_resolve_notebooks_fails_clearly_without_notebooks(tmp_path):
+def test_find_notebooks_fails_clearly_without_notebooks(tmp_path):
     with pytest.raises(FileNotFoundError, match="No notebooks found"):
-        resolve_notebooks(None, _course(tmp_path))
+        find_notebooks(None, _course(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -306,7 +316,7 @@ def test_resolve_notebooks_fails_clearly_without_notebooks(tmp_path):
     ],
 )
 def test_run_notebooks_rejects_bad_input_before_running(tmp_path, arguments, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(BadInput, match=message):
         run_notebooks([PARAMETERS], output_dir=tmp_path, progress=False, **arguments)
     assert not (tmp_path / "summary.json").exists()
 
@@ -316,7 +326,7 @@ def test_two_notebooks_that_would_collide_are_refused(tmp_path):
         (tmp_path / folder / "01_same").mkdir(parents=True)
         shutil.copy(PARAMETERS, tmp_path / folder / "01_same" / "parameters.ipynb")
     notebooks = [tmp_path / f / "01_same" / "parameters.ipynb" for f in ("a", "b")]
-    with pytest.raises(ValueError, match="would both be written as 01_same/parameters"):
+    with pytest.raises(BadInput, match="would both be written as 01_same/parameters"):
         run_notebooks(notebooks, output_dir=tmp_path / "out", progress=False)
 
 

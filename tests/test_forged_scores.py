@@ -87,6 +87,13 @@ ATTACKS = {
     "computed_settrace": Variant(
         WRONG, "import sys\n\ngetattr(sys, 'set' + 'trace')(lambda *args: None)"
     ),
+    "callback_named_after_the_environment": Variant(
+        WRONG,
+        "import sys\n\n\ndef _patch(*args):\n"
+        "    vars(np.testing)['assert_allclose'] = lambda *args, **kwargs: None\n\n\n"
+        "_patch.__code__ = _patch.__code__.replace(co_filename=sys.prefix + '/lib/x.py')\n"
+        "get_ipython().events.register('pre_run_cell', _patch)",
+    ),
 }
 EXFILTRATE = (
     "import base64\nimport codecs\nimport linecache\nimport sys\n\n"

@@ -233,8 +233,7 @@ def test_labcore_distribution_takes_its_dependencies_from_the_project():
 
 
 def test_cnnlab_lab_student_session_copies_the_kit_and_keeps_the_students_work(kit):
-    from grading.kit import student_copies
-    from grading.lab import student_folder
+    from grading.kit import student_copies, student_folder
 
     paths = CoursePaths(root=COURSE_ROOT, build=kit.folder.parent)
     own = student_folder(paths, "01_cnn_theory") / "cnn_theory.ipynb"

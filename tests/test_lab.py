@@ -27,6 +27,7 @@ from browser.jupyter_server import isolated_jupyter_env
 from fixture_courses import GRADING_COURSE
 
 from grading import cli
+from grading.kit import prepare_student_folder, student_folder
 from grading.lab import (
     CONFIG_DIR,
     free_port,
@@ -34,8 +35,6 @@ from grading.lab import (
     lab_environment,
     lab_route,
     lab_url,
-    prepare_student_folder,
-    student_folder,
 )
 from grading.nbgrader_driver import CONFIG_FILE, load_nbgrader_config
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths

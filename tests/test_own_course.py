@@ -566,3 +566,31 @@ def test_header_and_limits_of_the_course_file_reach_nbgrader(tmp_path):
     release_assignments(paths)
     released = nbformat.read(paths.release / "ps1" / "ps1.ipynb", as_version=4)
     assert released.cells[0].source == "Intro to Programming, spring term"
+
+
+@pytest.mark.slow
+def test_the_course_run_works_on_a_course_made_by_init(tmp_path):
+    """``cnnlab course`` on another course: its titles, its manual points, its own build."""
+    import subprocess
+    import sys
+
+    paths = _paths(tmp_path / "course")
+    init_course(paths.root, "ps1", "Intro to Programming")
+    command = ["-m", "grading.cli", "--course", str(paths.root), "course", "--profile", "smoke"]
+    done = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = done.stdout
+    assert "full marks on autograded cells" in table and "await manual grading (ps1 1)" in table
+    assert "demo class as expected" in table
+    check = paths.build / "course-check"
+    report = (check / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "<title>Intro to Programming grading report</title>" in report
+    with (check / "grades.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["student_id"] for row in rows} >= {"reference-solution", "demo_correct"}
+    assert not (paths.build / "gradebook.db").exists()  # the class's gradebook is untouched

@@ -1,4 +1,7 @@
-"""The project's own files agree with each other: dependencies, README, CI, pre-commit."""
+"""The project's own files agree with each other: dependencies, README, CI, pre-commit.
+
+The documentation pages themselves are checked in ``tests/test_docs.py``.
+"""
 
 import json
 import re
@@ -78,6 +81,39 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_readme_course_command_creates_env_and_runs_the_course():
     command = _readme_command("<!-- course-command -->")
     assert "venv" in command and "pip install" in command and "cnnlab course" in command
+
+
+def _anchors(page: Path) -> set[str]:
+    """The heading anchors MkDocs (Python-Markdown's ``toc``) gives a Markdown page."""
+    from markdown.extensions.toc import slugify
+
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+    headings = re.findall(r"^#{1,6} +(.+?) *$", text, re.M)
+    return {slugify(re.sub(r"[`*]", "", heading), "-") for heading in headings}
+
+
+def test_readme_links_resolve():
+    """Every relative link of the README names a file of the checkout, and a heading in it."""
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    relative = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert any(link.startswith("docs/") for link in relative)
+    for link in relative:
+        target, _, anchor = link.partition("#")
+        path = ROOT / target if target else ROOT / "README.md"
+        assert path.exists(), f"README links to {link}, which does not exist"
+        if anchor:
+            assert anchor in _anchors(path), f"README links to {link}: no such heading"
+
+
+def test_readme_is_a_front_page():
+    """The README stays short: the details live in docs/, one page per topic."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    for heading in ("## Quick start", "### As a student", "### As an instructor", "## Layout"):
+        assert heading in text.splitlines(), heading
+    for page in re.findall(r"\]\((docs/[\w-]+\.md)", text):
+        assert (ROOT / page).is_file(), page
 
 
 def test_precommit_strips_outputs_but_keeps_nbgrader_metadata(tmp_path):
