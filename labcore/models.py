@@ -10,8 +10,10 @@ The published architectures and their parameter counts (you can derive every num
 
 :func:`seed_cnn`: 27,562 parameters
     Conv(8) → Pool → Conv(16) → Pool → Flatten → Dense(64) → Dropout(0.2) → Dense(10)
-:func:`deeper_cnn`: 93,322 parameters
+:func:`deeper_cnn`: its parameters are counted in notebook 02, Exercise 4
     Conv(32) → Pool → Conv(64) → Pool → Conv(64) → Flatten → Dense(64) → Dense(10)
+:func:`conv32_dense100`: the course material's model for the SGD-with-momentum comparison
+    Conv(32) → Pool → Flatten → Dense(100) → Dense(10)
 :func:`xray_cnn`: 63,000,001 parameters at 250×250×3 (62,999,425 at 250×250×1)
     Rescaling → Conv(32, same) → Pool → Conv(64, same) → Pool → Flatten → Dropout(0.5) →
     Dense(256) → Dropout(0.5) → Dense(1)
@@ -47,6 +49,7 @@ __all__ = [
     "FastCNNRecipe",
     "cnn_from_hparams",
     "compile_fast_cnn",
+    "conv32_dense100",
     "deeper_cnn",
     "fast_cnn",
     "pneumonia_cnn",
@@ -128,7 +131,7 @@ def seed_cnn(input_shape=(28, 28, 1), num_classes: int = 10) -> keras.Sequential
 
 
 def deeper_cnn(input_shape=(28, 28, 1), num_classes: int = 10) -> keras.Sequential:
-    """The deeper MNIST model of the course material: 93,322 parameters on 28×28×1.
+    """The deeper MNIST model of the course material (notebook 02 counts its parameters).
 
     Conv2D(32, 3×3, relu) → MaxPooling2D(2) → Conv2D(64, 3×3, relu) → MaxPooling2D(2) →
     Conv2D(64, 3×3, relu) → Flatten → Dense(64, relu) → Dense(10, softmax); all
@@ -145,7 +148,7 @@ def deeper_cnn(input_shape=(28, 28, 1), num_classes: int = 10) -> keras.Sequenti
     -------
     keras.Sequential
         Uncompiled; layers named ``conv1, pool1, conv2, pool2, conv3, flatten, dense,
-        output``. Parameters per layer: 320 + 18,496 + 36,928 + 36,928 + 650.
+        output``.
     """
     return keras.Sequential(
         [
@@ -160,6 +163,38 @@ def deeper_cnn(input_shape=(28, 28, 1), num_classes: int = 10) -> keras.Sequenti
             layers.Dense(_num_classes(num_classes), activation="softmax", name="output"),
         ],
         name="deeper_cnn",
+    )
+
+
+def conv32_dense100(input_shape=(28, 28, 1), num_classes: int = 10) -> keras.Sequential:
+    """The course material's one-convolution MNIST model (notebook 02's optimizer comparison).
+
+    Conv2D(32, 3×3, valid, relu, He-uniform weights) → MaxPooling2D(2) → Flatten →
+    Dense(100, relu, He-uniform weights) → Dense(10, softmax). The course material trains
+    it with SGD (learning rate 0.01, momentum 0.9); notebook 02 compares that with Adam.
+
+    Parameters
+    ----------
+    input_shape : tuple of int, default=(28, 28, 1)
+        ``(height, width, channels)`` of one image.
+    num_classes : int, default=10
+        Units of the softmax output layer.
+
+    Returns
+    -------
+    keras.Sequential
+        Uncompiled; layers named ``conv1, pool1, flatten, dense, output``.
+    """
+    return keras.Sequential(
+        [
+            keras.Input(shape=_input_shape(input_shape)),
+            layers.Conv2D(32, 3, activation="relu", kernel_initializer="he_uniform", name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(100, activation="relu", kernel_initializer="he_uniform", name="dense"),
+            layers.Dense(_num_classes(num_classes), activation="softmax", name="output"),
+        ],
+        name="conv32_dense100",
     )
 
 

@@ -419,3 +419,45 @@ def test_check_augmentation_reads_tuple_factors(capsys):
     limits = {"RandomZoom": 0.2}
     assert "0.5" in failure(checks.check_augmentation, too_strong, "factors", limits)
     assert "'reflect'" in failure(checks.check_augmentation, too_strong, "fill", limits)
+
+
+def test_layer_parameter_counts_are_keras_counts_per_layer_type():
+    deeper = models.deeper_cnn()
+    assert checks.layer_parameter_counts(deeper, "Conv2D") == [320, 18_496, 36_928]
+    assert checks.layer_parameter_counts(deeper, "Dense") == [36_928, 650]
+    assert checks.layer_parameter_counts(deeper, "BatchNormalization") == []
+
+
+def test_check_layer_counts_form_and_values(capsys):
+    right = [320, 18_496, 36_928]
+    assert_passes(checks.check_layer_counts, capsys, right, "CONV", 3)
+    assert_passes(checks.check_layer_counts, capsys, right, "CONV", 3, expected=right)
+    as_array = np.array(right, dtype=np.int64)
+    assert_passes(checks.check_layer_counts, capsys, as_array, "CONV", 3, expected=right)
+    assert_passes(checks.check_layer_counts, capsys, tuple(right), "CONV", 3, expected=right)
+    # forgot the input channels of conv2: the layer is named, its right count is not
+    message = failure(checks.check_layer_counts, [320, 640, 36_928], "CONV", 3, expected=right)
+    assert "CONV[1]" in message and "too small" in message and "18,496" not in message
+    assert "2 entries" in failure(checks.check_layer_counts, right[:2], "CONV", 3)
+    assert "a int" in failure(checks.check_layer_counts, 320, "CONV", 3)
+    assert "float" in failure(checks.check_layer_counts, [320.0, 18_496, 36_928], "CONV", 3)
+
+
+def test_check_sgd_momentum_judges_the_optimizer_config(capsys):
+    model = models.conv32_dense100()
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+    )
+    assert_passes(checks.check_sgd_momentum, capsys, model, 0.01)
+    from_config = keras.optimizers.get(
+        {"class_name": "SGD", "config": {"learning_rate": 0.05, "momentum": 0.9}}
+    )
+    assert_passes(checks.check_sgd_momentum, capsys, from_config, 0.05)
+    assert "momentum 0.0" in failure(checks.check_sgd_momentum, keras.optimizers.SGD(0.01), 0.01)
+    wrong_rate = keras.optimizers.SGD(0.01, momentum=0.9)
+    assert "0.01, not the 0.05" in failure(checks.check_sgd_momentum, wrong_rate, 0.05)
+    assert "Adam" in failure(checks.check_sgd_momentum, keras.optimizers.Adam(0.01), 0.01)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 100, 0.9)
+    scheduled = keras.optimizers.SGD(schedule, momentum=0.9)
+    assert "constant" in failure(checks.check_sgd_momentum, scheduled, 0.01)

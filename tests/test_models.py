@@ -64,6 +64,23 @@ def test_seed_cnn_matches_the_published_architecture():
     assert not model.compiled
 
 
+def test_conv32_dense100_matches_the_course_material():
+    model = models.conv32_dense100()
+    assert layer_summary(model) == [
+        ("Conv2D", 3 * 3 * 32 + 32),
+        ("MaxPooling2D", 0),
+        ("Flatten", 0),
+        ("Dense", 13 * 13 * 32 * 100 + 100),
+        ("Dense", 100 * 10 + 10),
+    ]
+    assert model.get_layer("conv1").padding == "valid"
+    assert model.get_layer("output").get_config()["activation"] == "softmax"
+    assert not model.compiled  # notebook 02 compiles it twice, with two optimizers
+    assert models.conv32_dense100((32, 32, 3), num_classes=5).output_shape == (None, 5)
+    with pytest.raises(ValueError, match="num_classes"):
+        models.conv32_dense100(num_classes=1)
+
+
 def test_deeper_cnn_matches_the_published_architecture():
     model = models.deeper_cnn()
     assert model.count_params() == 93_322

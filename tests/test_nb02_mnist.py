@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 ASSIGNMENT = "02_mnist"
 
-#: The autograded test cells of notebook 02 and their points (the header promises 15).
+#: The autograded test cells of notebook 02 and their points (the header promises 18).
 EXPECTED_POINTS = {
     "test_mnist_prepare_images": 1.0,
     "test_mnist_prepare_images_shape": 1.0,
@@ -35,9 +35,12 @@ EXPECTED_POINTS = {
     "test_mnist_train_seed_cnn_schedule": 1.0,
     "test_mnist_train_seed_cnn_checkpoint": 1.0,
     "test_mnist_counts": 1.0,
+    "test_mnist_counts_deeper_conv": 1.0,
+    "test_mnist_counts_deeper_dense": 1.0,
     "test_mnist_counts_deeper": 1.0,
     "test_mnist_build_my_cnn": 1.0,
     "test_mnist_build_my_cnn_accuracy": 4.0,
+    "test_mnist_sgd_optimizer": 1.0,
 }
 MY_CNN_CELLS = ("test_mnist_build_my_cnn", "test_mnist_build_my_cnn_accuracy")
 
@@ -203,11 +206,44 @@ def build_my_cnn(steps_per_epoch, epochs):
 """
 
 
+#: Correct, written differently: a helper function, a tuple, a NumPy array and a NumPy total.
+COUNTS_OTHER_STYLE = """
+def conv_count(kernel, channels_in, filters):
+    return (kernel * kernel * channels_in + 1) * filters
+
+
+def dense_count(inputs, units):
+    return inputs * units + units
+
+
+side = ((28 - 2) // 2 - 2) // 2 - 2  # conv, pool, conv, pool, conv
+STEPS_PER_EPOCH = -(-48_000 // 128)
+DEEPER_CONV_PARAMS = (conv_count(3, 1, 32), conv_count(3, 32, 64), conv_count(3, 64, 64))
+DEEPER_DENSE_PARAMS = np.array([dense_count(side * side * 64, 64), dense_count(64, 10)])
+DEEPER_CNN_PARAMS = np.sum(DEEPER_CONV_PARAMS) + DEEPER_DENSE_PARAMS.sum()
+"""
+
+#: Correct, written differently: the optimizer from a config dict, positional learning rate.
+SGD_FROM_CONFIG = """
+def sgd_with_momentum(learning_rate):
+    config = {"momentum": 0.9, "nesterov": False}
+    config["learning_rate"] = learning_rate
+    return keras.optimizers.get({"class_name": "SGD", "config": config})
+"""
+
+#: The learning rate of the course material written in, not the one given.
+SGD_FIXED_RATE = """
+def sgd_with_momentum(learning_rate):
+    return keras.optimizers.SGD(0.01, momentum=0.9)
+"""
+
+
 def wrong_answers() -> dict[str, tuple]:
     """Student id -> (answer cell, a plausible wrong answer[, the test cells it loses])."""
     seed = reference_answer(ASSIGNMENT, "mnist_build_seed_cnn")
     counts = reference_answer(ASSIGNMENT, "mnist_counts")
     train = reference_answer(ASSIGNMENT, "mnist_train_seed_cnn")
+    sgd = reference_answer(ASSIGNMENT, "mnist_sgd_optimizer")
     seed_cells = tuple(cell for cell in EXPECTED_POINTS if "build_seed_cnn" in cell)
     return {
         "forgot-to-scale": ("mnist_prepare_images", FORGOT_TO_SCALE),
@@ -289,9 +325,26 @@ def wrong_answers() -> dict[str, tuple]:
             "mnist_counts",
             replace_once(counts, "math.ceil(60_000 * (1 - 0.2) / 128)", "math.ceil(60_000 / 128)"),
         ),
-        "deeper-without-conv3": (
+        # conv2's window counted over one channel, not over conv1's 32: conv layers and total
+        "conv-without-input-channels": (
             "mnist_counts",
-            replace_once(counts, "    + (3 * 3 * 64 * 64 + 64)  # conv3: 5 -> 3\n", ""),
+            replace_once(counts, "3 * 3 * 32 * 64 + 64,", "3 * 3 * 64 + 64,"),
+            ("test_mnist_counts_deeper_conv", "test_mnist_counts_deeper"),
+        ),
+        # Flatten's size taken before conv3 (5 x 5, not 3 x 3): dense layers and total
+        "dense-without-conv3-shrink": (
+            "mnist_counts",
+            replace_once(counts, "(3 * 3 * 64) * 64 + 64,", "(5 * 5 * 64) * 64 + 64,"),
+            ("test_mnist_counts_deeper_dense", "test_mnist_counts_deeper"),
+        ),
+        # the output layer left out of the total
+        "total-without-output-layer": (
+            "mnist_counts",
+            replace_once(
+                counts,
+                "sum(DEEPER_CONV_PARAMS) + sum(DEEPER_DENSE_PARAMS)",
+                "sum(DEEPER_CONV_PARAMS) + DEEPER_DENSE_PARAMS[0]",
+            ),
             ("test_mnist_counts_deeper",),
         ),
         "too-weak-model": (
@@ -301,6 +354,12 @@ def wrong_answers() -> dict[str, tuple]:
         ),
         "no-softmax": ("mnist_build_my_cnn", NO_SOFTMAX, MY_CNN_CELLS),
         "fast-cnn-submitted": ("mnist_build_my_cnn", FAST_CNN_SUBMITTED, MY_CNN_CELLS),
+        # SGD without momentum
+        "sgd-without-momentum": (
+            "mnist_sgd_optimizer",
+            replace_once(sgd, ", momentum=0.9)", ")"),
+        ),
+        "sgd-fixed-learning-rate": ("mnist_sgd_optimizer", SGD_FIXED_RATE),
     }
 
 
@@ -312,6 +371,8 @@ def right_answers() -> dict[str, tuple[str, str]]:
         "seed-with-add": ("mnist_build_seed_cnn", SEED_WITH_ADD),
         "train-other-style": ("mnist_train_seed_cnn", TRAIN_OTHER_STYLE),
         "my-cnn-batch-norm-functional": ("mnist_build_my_cnn", BATCH_NORM_FUNCTIONAL),
+        "counts-other-style": ("mnist_counts", COUNTS_OTHER_STYLE),
+        "sgd-from-config": ("mnist_sgd_optimizer", SGD_FROM_CONFIG),
     }
 
 
@@ -331,6 +392,7 @@ class TestGrading(AssignmentGradingTests):
             "mnist_counts",
             "mnist_train_seed_cnn",
             "mnist_build_my_cnn",
+            "mnist_sgd_optimizer",
         }
         assert "MY_BATCH_SIZE = 128" in stubs["mnist_build_my_cnn"]
         assert "def build_my_cnn(steps_per_epoch, epochs):" in stubs["mnist_build_my_cnn"]
@@ -354,7 +416,7 @@ def test_grade_profile_target_is_the_designed_model_threshold():
 
 
 def test_reference_design_clears_the_grade_bar_with_margin_over_three_seeds():
-    """The reference answer to Exercise 4, trained as the graded run trains it, three seeds.
+    """The reference answer to Exercise 5, trained as the graded run trains it, three seeds.
 
     The spread is printed (``pytest -s`` shows it); the worst seed must clear the grade
     profile's bar by at least one percentage point (20 of the 2,000 graded test images).

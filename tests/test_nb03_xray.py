@@ -35,9 +35,20 @@ EXPECTED_POINTS = {
     "test_xray_augmentation_fill": 1.0,
     "test_xray_binary_output": 2.0,
     "test_xray_binary_loss": 1.0,
+    "test_xray_train": 1.0,
+    "test_xray_train_schedule": 1.0,
+    "test_xray_train_reduce_lr": 1.0,
+    "test_xray_train_checkpoint": 1.0,
+    "test_xray_train_early_stopping": 1.0,
+    "test_xray_curves": 1.0,
     "test_xray_sens_spec": 1.0,
     "test_xray_sens_spec_specificity": 1.0,
     "test_xray_threshold": 3.0,
+    "test_xray_evaluate": 1.0,
+    "test_xray_evaluate_confusion": 1.0,
+    "test_xray_transfer_frozen": 1.0,
+    "test_xray_transfer_unfrozen": 1.0,
+    "test_xray_transfer_recompiled": 1.0,
 }
 SENS_SPEC_CELLS = ("test_xray_sens_spec", "test_xray_sens_spec_specificity")
 CLASS_WEIGHT_CELLS = ("test_xray_class_weights", "test_xray_class_weights_values")
@@ -83,6 +94,69 @@ def sensitivity_specificity(confusion):
     specificity = matrix[0, 0] / matrix[0].sum()
     return float(sensitivity), float(specificity)
 """
+#: Correct: the callbacks in another order, a lambda schedule, Adam by name, metric objects.
+TRAIN_OTHER_STYLE = """
+def train_xray_cnn(model, train, validation, epochs, class_weight, checkpoint_path):
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+    )
+    watched = "val_loss"
+    return model.fit(
+        x=train,
+        epochs=epochs,
+        validation_data=validation,
+        class_weight=class_weight,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.LearningRateScheduler(lambda e, lr: lr * (0.8 if e >= 2 else 1.0)),
+            keras.callbacks.ModelCheckpoint(
+                filepath=checkpoint_path, monitor=watched, save_best_only=True
+            ),
+            keras.callbacks.EarlyStopping(watched, patience=3, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(watched, factor=0.5, patience=2),
+        ],
+    )
+"""
+
+#: Correct: keyword arguments throughout.
+EVALUATE_OTHER_STYLE = """
+test_results = best_model.evaluate(x=xray.test, return_dict=True, verbose=0)
+test_confusion_figure = plots.confusion_matrix(
+    y_true=test_true, y_pred=test_pred, class_names=class_names
+)
+"""
+
+#: Correct: a Sequential model, Adam's rate as a positional argument, a loss object.
+TRANSFER_SEQUENTIAL = """
+def compile_binary(model, learning_rate):
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+
+
+def frozen_transfer_model(base, input_shape):
+    base.trainable = False
+    model = keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            base,
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    compile_binary(model, 1e-3)
+    return model
+
+
+def start_fine_tuning(model, base, learning_rate):
+    base.trainable = True
+    compile_binary(model, learning_rate)
+"""
+
 #: The written answer, graded by hand.
 EXPECTED_WRITTEN = {"xray_screening_answer": 2.0}
 
@@ -163,6 +237,97 @@ def wrong_answers() -> dict[str, tuple]:
             ),
             ("test_xray_sens_spec_specificity",),
         ),
+        # the ROC AUC metric forgotten: no val_auc in the history
+        "train-without-auc": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_train",
+                'metrics=["accuracy", auc]',
+                'metrics=["accuracy"]',
+            ),
+            ("test_xray_train",),
+        ),
+        # the schedule decays from the first epoch on
+        "schedule-from-first-epoch": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_train",
+                "learning_rate if epoch < 2 else learning_rate * 0.8",
+                "learning_rate * 0.8",
+            ),
+            ("test_xray_train_schedule",),
+        ),
+        "no-reduce-lr-on-plateau": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_train",
+                'keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2),',
+                "",
+            ),
+            ("test_xray_train_reduce_lr",),
+        ),
+        # a checkpoint after every epoch: the file holds the last model, not the best
+        "checkpoint-every-epoch": (
+            *edited_answer(ASSIGNMENT, "xray_train", "save_best_only=True", "save_best_only=False"),
+            ("test_xray_train_checkpoint",),
+        ),
+        # early stopping without restore_best_weights keeps the last epoch's weights
+        "early-stopping-keeps-last-weights": (
+            *edited_answer(
+                ASSIGNMENT, "xray_train", "patience=3, restore_best_weights=True", "patience=3"
+            ),
+            ("test_xray_train_early_stopping",),
+        ),
+        "curves-without-loss": edited_answer(
+            ASSIGNMENT,
+            "xray_curves",
+            'metric_names=("loss", "accuracy", "auc")',
+            'metric_names=("accuracy", "auc")',
+        ),
+        "evaluate-on-validation": (
+            *edited_answer(
+                ASSIGNMENT, "xray_evaluate", "evaluate(xray.test,", "evaluate(xray.validation,"
+            ),
+            ("test_xray_evaluate",),
+        ),
+        # predictions where the true labels belong: the matrix is transposed
+        "confusion-swapped": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_evaluate",
+                "test_true, test_pred, class_names",
+                "test_pred, test_true, class_names",
+            ),
+            ("test_xray_evaluate_confusion",),
+        ),
+        "transfer-base-not-frozen": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_transfer",
+                "    base.trainable = False  # phase 1: only the new head learns\n",
+                "",
+            ),
+            ("test_xray_transfer_frozen",),
+        ),
+        "fine-tuning-base-still-frozen": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_transfer",
+                "    base.trainable = True  # phase 2: the base learns again\n",
+                "",
+            ),
+            ("test_xray_transfer_unfrozen",),
+        ),
+        # compiled again, but with the head's learning rate
+        "fine-tuning-same-rate": (
+            *edited_answer(
+                ASSIGNMENT,
+                "xray_transfer",
+                "keras.optimizers.Adam(learning_rate)",
+                "keras.optimizers.Adam(1e-3)",
+            ),
+            ("test_xray_transfer_recompiled",),
+        ),
         # the threshold tuned where it looks best: on the test split
         "threshold-on-test": edited_answer(
             ASSIGNMENT, "xray_threshold", 'scores_by_split["validation"]', 'scores_by_split["test"]'
@@ -176,6 +341,9 @@ def right_answers() -> dict[str, tuple[str, str]]:
         "class-weights-other-style": ("xray_class_weights", CLASS_WEIGHTS_OTHER_STYLE),
         "zoom-tuple-factor": ("xray_augmentation", ZOOM_TUPLE_FACTOR),
         "sens-spec-other-style": ("xray_sens_spec", SENS_SPEC_OTHER_STYLE),
+        "train-other-style": ("xray_train", TRAIN_OTHER_STYLE),
+        "evaluate-other-style": ("xray_evaluate", EVALUATE_OTHER_STYLE),
+        "transfer-sequential": ("xray_transfer", TRANSFER_SEQUENTIAL),
     }
 
 
@@ -188,7 +356,8 @@ class TestGrading(AssignmentGradingTests):
 
     def check_released_stubs(self, released):
         stubs = "\n".join(solution_stubs(released).values())
-        assert stubs.count("raise NotImplementedError()") == 6  # binary_output holds two
+        # binary_output and transfer hold two functions each
+        assert stubs.count("raise NotImplementedError()") == 11
         for signature in (
             "def class_weights_from_counts(counts):",
             "def build_augmentation(seed=42):",
@@ -196,6 +365,9 @@ class TestGrading(AssignmentGradingTests):
             "def binary_loss():",
             "def sensitivity_specificity(confusion):",
             "def threshold_for_screening(scores_by_split, min_sensitivity=0.95):",
+            "def train_xray_cnn(model, train, validation, epochs, class_weight, checkpoint_path):",
+            "def frozen_transfer_model(base, input_shape):",
+            "def start_fine_tuning(model, base, learning_rate):",
         ):
             assert signature in stubs
         (answer,) = (c for c in released.cells if "xray_screening_answer" in str(c.metadata))
