@@ -21,9 +21,11 @@ on a machine without the course's files):
    submission, the assignment's files, and a private SQLite gradebook holding the
    assignment's definitions (from :class:`grading.template.AssignmentTemplate`, which
    nbgrader's ``generate_assignment`` made once for the whole run);
-3. nbgrader's ``autograde`` runs on it in the sandbox (:mod:`grading.sandbox`,
-   :mod:`grading.grade_in_sandbox`): own process tree, wall-clock limit, per-cell timeout,
-   memory cap, no network; the kernel as an unprivileged user;
+3. nbgrader's ``autograde`` runs on it in a grading program forked from a warm server
+   (:mod:`grading.grading_server`, :mod:`grading.grade_in_sandbox`), outside the sandbox;
+   only the kernel runs in it (:mod:`grading.sandbox`: own namespaces, an unprivileged
+   user, wall-clock limit, per-cell timeout, memory cap, no network), and each test cell
+   is scored outside the kernel (:mod:`grading.scoring`, :mod:`grading.probe`);
 4. the grades come from the private gradebook (or, when the sandbox was killed at its limit,
    from the cells recorded as they ran, scored with nbgrader's own rule), then the tamper
    policy applies (:mod:`grading.integrity`): test cells after a tampering finding, and test
@@ -39,25 +41,10 @@ A submission whose log row has the same content hash is skipped (unless ``--forc
 grader killed mid-class and started again grades exactly what is missing, and nothing twice.
 Scratch folders of a killed run are removed by the next one.
 
-Each failure mode is graded as what it is; the reason goes to the log (and the report):
-
-======================================  ==============================================
-what the student did                    how it is graded
-======================================  ==============================================
-infinite loop in a cell                 that cell is interrupted at the per-cell
-                                        timeout (scores 0), the rest runs; a loop that
-                                        ignores the interrupt stops the kernel
-runs past the notebook's time           remaining cells do not run (0), "timeout"
-exhausts memory                         kernel stopped at the cap (or ``MemoryError``),
-                                        "memory"; later cells 0
-kernel exits or crashes                 tests that passed before keep their points
-(``os._exit``, ``exit()``, segfault)    (they ran to their end); later cells 0, "crashed"
-deletes, edits, duplicates test cells   tests restored from the source, "restored"
-changes points or metadata              reset to the source, "restored"
-makes failing tests pass                test cells after the tampering 0, review,
-                                        "tampered"
-file not JSON / not a notebook          every cell 0, "invalid"
-======================================  ==============================================
+Each failure mode (an endless loop, a notebook over its time, memory, a crash, deleted or
+edited tests, tampering, a file that is not a notebook) is graded as what it is, with its
+own status and reason in the log and the report: the table is in ``docs/sandbox.md``
+("Statuses").
 """
 
 from __future__ import annotations

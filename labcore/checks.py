@@ -699,6 +699,7 @@ LIBRARY_GROUPS: dict[str, tuple[tuple[str, str | None], ...]] = {
     "labcore.models": (("labcore/models.py", None),),
     "labcore.training": (("labcore/training.py", None),),
     "labcore.tuning": (("labcore/tuning.py", None),),
+    "labcore.transfer": (("labcore/transfer.py", None),),
     "convolution and pooling libraries": (
         ("keras/src/layers/convolutional/", None),
         ("keras/src/layers/pooling/", None),

@@ -57,6 +57,7 @@ __all__ = [
     "PROGRESS_ENV",
     "PROGRESS_MODES",
     "EpochLogger",
+    "class_weighted",
     "class_weights",
     "fit",
     "learning_rate_schedule",
@@ -501,6 +502,31 @@ def _is_grain_dataset(data) -> bool:
     return type(data).__module__.startswith("grain.")
 
 
+def class_weighted(data, class_weight: Mapping[int, float] | None):
+    """The training data and class weights in the form ``model.fit`` takes on every backend.
+
+    Keras applies ``class_weight`` to arrays and ``tf.data`` datasets but refuses it for
+    Grain datasets (what :func:`labcore.data.load_image_folder` gives on the JAX and PyTorch
+    backends). Those come back with each example's class weight as its sample weight, and
+    no ``class_weight``; everything else comes back as it is.
+
+    Parameters
+    ----------
+    data : array, tf.data.Dataset or Grain dataset
+        The training data (``x`` of ``model.fit``).
+    class_weight : dict or None
+        ``{class_index: weight}``, e.g. from :func:`class_weights`.
+
+    Returns
+    -------
+    data, class_weight
+        What to pass to ``model.fit`` as ``x`` and ``class_weight``.
+    """
+    if class_weight is not None and _is_grain_dataset(data):
+        return _with_class_weights(data, class_weight), None
+    return data, class_weight
+
+
 def _with_class_weights(dataset, class_weight: Mapping[int, float]):
     """A Grain dataset whose batches carry the weight of each example's class.
 
@@ -674,8 +700,7 @@ def fit(
     )
     # The logger goes first: it checks the monitor before the other callbacks look for it.
     all_callbacks = [logger, *standard, *(callbacks or [])]
-    if class_weight is not None and _is_grain_dataset(x):
-        x, class_weight = _with_class_weights(x, class_weight), None
+    x, class_weight = class_weighted(x, class_weight)
     with warnings.catch_warnings():
         # Datasets of unknown length (Grain) end their first epoch by running out of data,
         # which Keras reports as a warning on standard error; here that is expected.

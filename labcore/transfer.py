@@ -29,6 +29,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from labcore import training
+
 __all__ = [
     "PHASE_EPOCHS",
     "compare",
@@ -228,6 +230,7 @@ def train_phase(
     pandas.DataFrame
         One row per epoch, numbered from ``initial_epoch + 1``.
     """
+    train, class_weight = training.class_weighted(train, class_weight)
     history = model.fit(
         train,
         validation_data=validation,

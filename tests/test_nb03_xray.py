@@ -157,6 +157,22 @@ def start_fine_tuning(model, base, learning_rate):
     compile_binary(model, learning_rate)
 """
 
+#: Builds the frozen model with labcore's helper: no work of its own (fine-tuning is right).
+TRANSFER_VIA_LABCORE = """
+def frozen_transfer_model(base, input_shape):
+    base.trainable = False
+    return transfer.with_head(base, input_shape)
+
+
+def start_fine_tuning(model, base, learning_rate):
+    base.trainable = True
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        "binary_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+"""
+
 #: The written answer, graded by hand.
 EXPECTED_WRITTEN = {"xray_screening_answer": 2.0}
 
@@ -307,6 +323,11 @@ def wrong_answers() -> dict[str, tuple]:
                 "    base.trainable = False  # phase 1: only the new head learns\n",
                 "",
             ),
+            ("test_xray_transfer_frozen",),
+        ),
+        "transfer-via-labcore": (
+            "xray_transfer",
+            TRANSFER_VIA_LABCORE,
             ("test_xray_transfer_frozen",),
         ),
         "fine-tuning-base-still-frozen": (
