@@ -53,6 +53,7 @@ class Profile:
     designed_cnn_epochs: int
     seed_cnn_min_accuracy: float
     designed_cnn_min_accuracy: float
+    optimizer_comparison_epochs: int  # Adam against SGD with momentum (notebook 02)
 
     # Chest X-ray image folder (notebook 03, part 1)
     xray_image_size: int
@@ -63,6 +64,7 @@ class Profile:
     pneumonia_train_size: int | None
     pneumonia_epochs: int
     pneumonia_min_auc: float
+    transfer_epochs: tuple[int, int]  # frozen base, then fine-tuning (notebook 03, part 3)
 
     # Hyperparameter search (notebook 04)
     tuning_trials: int
@@ -105,12 +107,14 @@ _PROFILES: dict[str, Profile] = {
         designed_cnn_epochs=8,
         seed_cnn_min_accuracy=0.98,
         designed_cnn_min_accuracy=0.99,
+        optimizer_comparison_epochs=5,
         xray_image_size=250,
         xray_batch_size=16,
         xray_epochs=15,
         pneumonia_train_size=None,
         pneumonia_epochs=20,
         pneumonia_min_auc=0.93,
+        transfer_epochs=(10, 10),
         tuning_trials=12,
         tuning_time_budget_s=900.0,
         tuning_epochs=3,
@@ -127,12 +131,14 @@ _PROFILES: dict[str, Profile] = {
         designed_cnn_epochs=2,
         seed_cnn_min_accuracy=0.85,
         designed_cnn_min_accuracy=0.95,
+        optimizer_comparison_epochs=1,
         xray_image_size=80,
         xray_batch_size=16,
         xray_epochs=1,
         pneumonia_train_size=1_500,
         pneumonia_epochs=2,
         pneumonia_min_auc=0.80,
+        transfer_epochs=(1, 1),
         tuning_trials=3,
         tuning_time_budget_s=90.0,
         tuning_epochs=1,
@@ -149,12 +155,14 @@ _PROFILES: dict[str, Profile] = {
         designed_cnn_epochs=1,
         seed_cnn_min_accuracy=0.30,
         designed_cnn_min_accuracy=0.30,
+        optimizer_comparison_epochs=1,
         xray_image_size=64,
         xray_batch_size=16,
         xray_epochs=1,
         pneumonia_train_size=1_000,
         pneumonia_epochs=1,
         pneumonia_min_auc=0.55,
+        transfer_epochs=(1, 1),
         tuning_trials=2,
         tuning_time_budget_s=30.0,
         tuning_epochs=1,

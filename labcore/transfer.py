@@ -32,46 +32,16 @@ import pandas as pd
 from labcore import training
 
 __all__ = [
-    "PHASE_EPOCHS",
     "compare",
     "compare_with_scratch",
     "comparison_plot",
     "convolutional_base",
     "count_weights",
     "fresh_copy",
-    "phase_epochs",
     "train_phase",
     "validation_scores",
     "with_head",
 ]
-
-#: Epochs of each phase (frozen, fine-tuned) per profile; training from scratch gets both.
-PHASE_EPOCHS: dict[str, tuple[int, int]] = {"smoke": (1, 1), "grade": (3, 3), "full": (10, 10)}
-
-
-def phase_epochs(profile_name: str) -> tuple[int, int]:
-    """The epochs of the frozen and of the fine-tuning phase for a profile.
-
-    Parameters
-    ----------
-    profile_name : str
-        ``"smoke"``, ``"grade"`` or ``"full"`` (see :mod:`labcore.profile`).
-
-    Returns
-    -------
-    (int, int)
-        Epochs with the frozen base, then epochs of fine-tuning.
-
-    Raises
-    ------
-    ValueError
-        For an unknown profile name.
-    """
-    if profile_name not in PHASE_EPOCHS:
-        raise ValueError(
-            f"unknown profile {profile_name!r}; choose one of {', '.join(PHASE_EPOCHS)}"
-        )
-    return PHASE_EPOCHS[profile_name]
 
 
 def _copy_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -352,8 +322,8 @@ def compare_with_scratch(
     input_shape : tuple of int
         ``(height, width, channels)`` of its images.
     epochs : (int, int)
-        Epochs of the frozen phase and of fine-tuning (e.g. :func:`phase_epochs`); the model
-        from scratch trains for their sum.
+        Epochs of the frozen phase and of fine-tuning (the profile's ``transfer_epochs``);
+        the model from scratch trains for their sum.
     class_weight : dict or None
         ``{class_index: weight}``.
     fine_tune_rate : float, default=1e-4

@@ -70,12 +70,12 @@ def fine_tune_reference(model, base, learning_rate):
 # --------------------------------------------------------------------------- transfer
 
 
-def test_phase_epochs_per_profile():
-    assert transfer.phase_epochs("smoke") == (1, 1)
-    frozen, tuned = transfer.phase_epochs("full")
-    assert frozen >= transfer.phase_epochs("grade")[0] and tuned >= 1
-    with pytest.raises(ValueError, match="unknown profile"):
-        transfer.phase_epochs("huge")
+def test_transfer_epochs_grow_with_the_profile():
+    from labcore.profile import get_profile
+
+    epochs = {name: get_profile(name).transfer_epochs for name in ("smoke", "grade", "full")}
+    assert all(frozen >= 1 and tuned >= 1 for frozen, tuned in epochs.values())
+    assert epochs["smoke"] <= epochs["grade"] <= epochs["full"]
 
 
 def test_convolutional_base_copies_the_trained_weights_without_augmentation(trained_cnn):
