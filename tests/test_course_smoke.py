@@ -61,7 +61,7 @@ def course_smoke_run(tmp_path_factory) -> SmokeRun:
         # CI keeps the executed notebooks as an artifact: CNNLAB_SMOKE_OUTPUT=build/smoke
         chosen = os.environ.get("CNNLAB_SMOKE_OUTPUT")
         output_dir = Path(chosen).resolve() if chosen else tmp_path_factory.mktemp("smoke")
-        arguments = ["run", *map(str, notebooks), "--profile", "smoke", "--timeout", "300"]
+        arguments = ["run", *map(str, notebooks), "--profile", "smoke", "--notebook-timeout", "300"]
         start = time.monotonic()
         buffer = io.StringIO()
         with (
