@@ -118,8 +118,8 @@ def make_submissions(work: Path, per_kind: int) -> tuple[dict[str, Path], dict]:
         autograded cell: ``{(student, notebook, grade_id): points}``.
     """
     from grading import demo
+    from grading.base.template import build_template
     from grading.paths import CoursePaths
-    from grading.template import build_template
 
     builds = {name: work / name for name in ("plain", "cnnlab")}
     paths = CoursePaths(root=REPO_ROOT, build=builds["cnnlab"])
@@ -188,8 +188,8 @@ def cnnlab_autograde(build: Path, jobs: int | None) -> dict:
         ``wall_s``, ``jobs`` and ``log_seconds`` (each submission's seconds in the sandbox,
         from the grading log), ``statuses`` (status -> count).
     """
-    from grading.autograde import default_jobs
-    from grading.gradebook import grading_log
+    from grading.autograde.run import default_jobs
+    from grading.base.gradebook import grading_log
 
     command = [_console_script("cnnlab"), "autograde", ASSIGNMENT, "--no-progress"]
     if jobs:
@@ -278,7 +278,7 @@ def compare_grades(urls: dict[str, str], expected: dict) -> list[str]:
     list of str
         One line per difference; empty when the grades are identical.
     """
-    from grading.gradebook import cell_scores
+    from grading.base.gradebook import cell_scores
 
     scores = {}
     for name, url in urls.items():
@@ -316,7 +316,7 @@ def benchmark(args, work: Path) -> dict:
     dict
         The figures printed as the last line.
     """
-    from grading.autograde import default_jobs
+    from grading.autograde.run import default_jobs
 
     builds, expected = make_submissions(work, args.per_kind)
     students = sorted({student for student, _, _ in expected})

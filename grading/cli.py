@@ -12,7 +12,7 @@ stderr and the exit status of :func:`grading.errors.exit_status` (1 when the job
 for bad input). ``cnnlab --debug <command>`` shows the traceback instead.
 
 Before a command that writes the gradebook, a SQLite gradebook is backed up
-(:mod:`grading.backups`).
+(:mod:`grading.base.backups`).
 """
 
 from __future__ import annotations
@@ -35,19 +35,22 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("grading.init", "start a new course: course file and an example assignment"),
     "course": ("grading.course", "run the whole course end to end: run, release, grade, report"),
-    "run": ("grading.execute", "execute notebooks headless with papermill and summarise"),
-    "check": ("grading.hygiene", "check committed notebooks: no outputs, parameters, metadata"),
-    "data": ("grading.datastatus", "show where each dataset file resolves (no download)"),
+    "run": ("grading.runner.run", "execute notebooks headless with papermill and summarise"),
+    "check": (
+        "grading.runner.check",
+        "check committed notebooks: no outputs, parameters, metadata",
+    ),
+    "data": ("grading.runner.data", "show where each dataset file resolves (no download)"),
     "release": ("grading.release", "generate student versions and prove nothing leaked"),
     "kit": ("grading.kit", "write the student kit: released notebooks and labcore, no grader"),
-    "roster": ("grading.roster", "import the class roster (nbgrader columns or Canvas CSV)"),
+    "roster": ("grading.base.roster", "import the class roster (nbgrader columns or Canvas CSV)"),
     "collect": ("grading.collect", "import submissions from a folder or an LMS zip"),
-    "autograde": ("grading.autograde", "grade submissions in parallel, sandboxed, resumable"),
+    "autograde": ("grading.autograde.run", "grade submissions in parallel, sandboxed, resumable"),
     "feedback": ("grading.feedback", "write per-student HTML feedback without hidden tests"),
     "export": ("grading.export", "write the grades as CSV for an LMS"),
     "report": ("grading.report", "write an HTML report with plots and problem submissions"),
     "lab": ("grading.lab", "start JupyterLab with the course's nbgrader configuration"),
-    "gradebook": ("grading.backups", "list the gradebook's backups or restore one"),
+    "gradebook": ("grading.base.backups", "list the gradebook's backups or restore one"),
 }
 #: Commands that write the gradebook: a SQLite gradebook is backed up before they run
 #: (``lab`` in instructor mode: formgrader records manual grades).
@@ -149,7 +152,7 @@ def _back_up_gradebook(args: argparse.Namespace) -> None:
     """Back up a SQLite gradebook before a command that writes it."""
     if args.command not in WRITES_GRADEBOOK or getattr(args, "mode", "instructor") != "instructor":
         return
-    from grading import backups
+    from grading.base import backups
 
     gradebook = backups.sqlite_gradebook_file(getattr(args, "db", None))
     if gradebook is not None:

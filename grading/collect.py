@@ -21,7 +21,7 @@ its path (wrapper folders above the ones named here are ignored):
 
 ``<notebook>`` must be the file name of a released notebook (``build/release``; the sources
 when nothing is released yet); it tells the assignment. With a roster
-(:mod:`grading.roster`), the LMS name and id are matched to a roster student id, and the
+(:mod:`grading.base.roster`), the LMS name and id are matched to a roster student id, and the
 students who are not on it are listed. Otherwise student ids keep letters, digits, ``.``,
 ``@``, ``-`` and ``_``; other characters become ``-`` (``Jane Doe`` -> ``Jane-Doe``). The
 LMS id stays with the student id (``build/identities.json``); every collected submission is
@@ -58,9 +58,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from grading.errors import BadInput
-from grading.identify import wrong_assignment
-from grading.identities import (
+from grading.base.identify import wrong_assignment
+from grading.base.identities import (
     Identity,
     conflicting_students,
     lms_identity,
@@ -68,8 +67,9 @@ from grading.identities import (
     record_identities,
     student_name_problem,
 )
+from grading.base.sources import SourceFile, is_system_file, read_source
+from grading.errors import BadInput
 from grading.paths import ASSIGNMENT_PATTERN, CoursePaths, course_paths
-from grading.sources import SourceFile, is_system_file, read_source
 
 __all__ = [
     "CollectReport",
@@ -117,7 +117,7 @@ class CollectedFile:
         empty when the source gives none.
     lms_late : bool
         Whether the LMS marked the file late (Canvas ``_LATE_``); information only, the
-        late penalty comes from the due date (:mod:`grading.late`).
+        late penalty comes from the due date (:mod:`grading.base.late`).
     extra_files : tuple of str
         The assignment's other files kept with the submission (images, data).
     """
@@ -175,7 +175,7 @@ class QuarantinedFile:
         characters), ``ambiguous_student`` (two sources for one student id), ``symlink``,
         ``unsafe_path`` (``..`` in a zip path) or ``no_notebook`` (a file of an assignment
         without its notebook) or ``wrong_assignment`` (its cells are another notebook's:
-        :func:`grading.identify.wrong_assignment`).
+        :func:`grading.base.identify.wrong_assignment`).
     reason : str
         What is wrong and what to do, in words.
     """
@@ -381,7 +381,7 @@ def _as_utc(moment: datetime) -> datetime:
 def _parse_timestamp(text: str) -> datetime:
     """A time as nbgrader reads it (``nbgrader.utils.parse_utc``): both
     ``2015-02-02 14:58:23.948203 America/Los_Angeles`` and ISO 8601; naive means UTC."""
-    from grading.settings import parse_time
+    from grading.base.settings import parse_time
 
     return parse_time(text.strip(), "UTC")
 
@@ -845,7 +845,7 @@ def collect_submissions(
         If ``source`` holds no files, is neither a folder nor a zip, or ``timestamp`` is
         not a time.
     """
-    from grading.roster import read_roster
+    from grading.base.roster import read_roster
 
     paths = paths or course_paths()
     source = Path(source).expanduser()
@@ -1032,7 +1032,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "source", metavar="SOURCE", nargs="?", help="a submissions folder or an LMS zip"
     )
-    from grading.kit_settings import add_exchange_option
+    from grading.base.kit_settings import add_exchange_option
 
     add_exchange_option(parser, "instead of SOURCE, collect")
     parser.add_argument(
@@ -1058,7 +1058,7 @@ def main(args) -> int:
         source or course (exit status 2) is raised for :mod:`grading.cli`.
     """
     if getattr(args, "exchange", None) is not None:
-        from grading.kit_settings import configured_exchange_dir
+        from grading.base.kit_settings import configured_exchange_dir
 
         paths = course_paths()
         exchange = configured_exchange_dir(paths, args.exchange)

@@ -2,7 +2,7 @@
 
 The steps, in order, each a call to the Python API of one ``grading`` module:
 
-1. run every source notebook headless (:func:`grading.execute.run_notebooks`, profile
+1. run every source notebook headless (:func:`grading.runner.run.run_notebooks`, profile
    ``grade`` unless told otherwise);
 2. release the student versions (:func:`grading.release.release_assignments`);
 3. write a small demo class for the first assignment (:func:`grading.demo.make_class`: a
@@ -11,7 +11,7 @@ The steps, in order, each a call to the Python API of one ``grading`` module:
 4. collect the reference solutions (the source notebooks, as student
    ``reference-solution``), the demo class and any submissions given
    (:func:`grading.collect.collect_submissions`);
-5. autograde everything (:func:`grading.autograde.autograde`) and check that the reference
+5. autograde everything (:func:`grading.autograde.run.autograde`) and check that the reference
    solutions score full marks and the demo class scores what it should;
 6. write feedback, export the grades and write the report
    (:func:`grading.feedback.generate_feedback`, :func:`grading.export.export_grades`,
@@ -41,11 +41,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grading import autograde, collect, execute, export, feedback, release, report
+from grading import collect, export, feedback, release, report
 from grading import demo as demo_class
+from grading.autograde import run as autograde
 from grading.errors import BadInput
 from grading.options import add_course_arguments as add_arguments
 from grading.paths import CoursePaths, course_paths
+from grading.runner import run as runner
 from labcore.profile import PROFILE_NAMES
 
 __all__ = [
@@ -188,7 +190,7 @@ def stage_reference_solutions(paths: CoursePaths) -> Path:
 def _expected_totals(paths: CoursePaths, demo) -> tuple[list[str], str]:
     """Mismatches between the gradebook and what the reference and demo students should get,
     and what of the reference solutions awaits manual grading (``""`` when nothing)."""
-    from grading.gradebook import awaiting_manual_grading, cell_scores
+    from grading.base.gradebook import awaiting_manual_grading, cell_scores
 
     scores = cell_scores(paths=paths)
     manual = awaiting_manual_grading(scores)
@@ -240,7 +242,7 @@ def run_course(
     jobs : int, default=1
         Notebooks executed at the same time (grading always uses every core).
     timeout : float, optional
-        Seconds one notebook may run (see :func:`grading.execute.run_notebooks`).
+        Seconds one notebook may run (see :func:`grading.runner.run.run_notebooks`).
     submissions : str or pathlib.Path, optional
         A folder (or LMS zip) of real submissions to collect and grade as well.
     demo : bool, default=True
@@ -278,7 +280,7 @@ def run_course(
         steps.append(StepResult(name, status, detail, time.monotonic() - start))
 
     def run_notebooks() -> str:
-        summary = execute.run_notebooks(profile=profile, jobs=jobs, timeout=timeout, paths=paths)
+        summary = runner.run_notebooks(profile=profile, jobs=jobs, timeout=timeout, paths=paths)
         done = f"{len(summary.results)} notebook(s) in {summary.seconds:.0f} s, profile {profile}"
         if not summary.ok:
             failed = "; ".join(f"{r.name}: {r.problem()}" for r in summary.failures)

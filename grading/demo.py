@@ -50,9 +50,9 @@ from pathlib import Path
 
 import nbformat
 
-from grading.integrity import grade_id, is_solution_cell, is_test_cell
+from grading.autograde.integrity import grade_id, is_solution_cell, is_test_cell
+from grading.base.regions import DELIMITERS, SOLUTION
 from grading.paths import CoursePaths
-from grading.regions import DELIMITERS, SOLUTION
 
 __all__ = [
     "EXPECTED_STATUS",
@@ -84,7 +84,7 @@ KINDS = (
     "invalid_json",
     "not_a_notebook",
 )
-#: The status each kind should get (see :func:`grading.autograde.status_of`).
+#: The status each kind should get (see :func:`grading.autograde.run.status_of`).
 EXPECTED_STATUS = {
     "correct": "ok",
     "blank": "ok",
@@ -398,7 +398,7 @@ def make_class(
         Student ids are ``prefix + kind``.
     timestamp : str
         What every ``timestamp.txt`` says.
-    template : grading.template.AssignmentTemplate, optional
+    template : grading.base.template.AssignmentTemplate, optional
         A template already built for the assignment (saves running nbgrader again).
 
     Returns
@@ -411,7 +411,7 @@ def make_class(
     ValueError
         For an unknown kind, or an assignment without a code exercise followed by tests.
     """
-    from grading.template import build_template
+    from grading.base.template import build_template
 
     kinds = tuple(kinds or KINDS)
     unknown = [k for k in kinds if k not in KINDS]

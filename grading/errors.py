@@ -13,10 +13,11 @@ errors. :func:`grading.cli.main` catches them once for every command, prints
   is reported as unexpected (exit status 1), with a hint to run ``cnnlab --debug`` for the
   traceback, so that a bug never passes for bad input.
 
-Each module's own error (:class:`grading.nbgrader_driver.NbgraderError`,
-:class:`grading.release.ReleaseLeakError`, :class:`grading.gradebook.GradebookError`,
-:class:`grading.autograde.AutogradeError`, :class:`grading.cluster.ClusterError`,
-:class:`grading.integrity.InvalidNotebook`) is defined here and re-exported there. Each also
+Each module's own error (:class:`grading.base.nbgrader_driver.NbgraderError`,
+:class:`grading.release.ReleaseLeakError`, :class:`grading.base.gradebook.GradebookError`,
+:class:`grading.autograde.run.AutogradeError`, :class:`grading.autograde.cluster.ClusterError`,
+:class:`grading.autograde.integrity.InvalidNotebook`) is defined here and re-exported there. Each
+also
 keeps the built-in base it had (``RuntimeError`` or ``ValueError``), so code that catches
 those still catches it.
 """

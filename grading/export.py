@@ -5,9 +5,9 @@
     cnnlab export [--format plain|nbgrader|canvas] [--output FILE] [--db URL]
 
 Every format lists every student of the gradebook and of the course's roster
-(:mod:`grading.roster`). Scores are after the late penalty: with a due date in the course
-file (:mod:`grading.settings`) it is computed by the course's late-submission plugin
-(:mod:`grading.late`) from the submission time kept in the gradebook; otherwise it is the
+(:mod:`grading.base.roster`). Scores are after the late penalty: with a due date in the course
+file (:mod:`grading.base.settings`) it is computed by the course's late-submission plugin
+(:mod:`grading.base.late`) from the submission time kept in the gradebook; otherwise it is the
 penalty nbgrader recorded. A roster student without a submission scores the course's
 ``missing_score`` (0 unless the course file says ``"blank"``).
 
@@ -42,8 +42,8 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grading.base.nbgrader_driver import existing_gradebook_url
 from grading.errors import BadInput
-from grading.nbgrader_driver import existing_gradebook_url
 from grading.options import add_gradebook_option
 from grading.paths import CoursePaths, course_paths
 
@@ -99,7 +99,7 @@ def submission_scores(db_url: str, paths: CoursePaths | None = None) -> pd.DataF
     db_url : str
         Gradebook URL.
     paths : grading.paths.CoursePaths, optional
-        The course: its due dates and late policy (:mod:`grading.settings`) decide the
+        The course: its due dates and late policy (:mod:`grading.base.settings`) decide the
         late penalty. Without it, the penalty nbgrader recorded applies.
 
     Returns
@@ -112,12 +112,12 @@ def submission_scores(db_url: str, paths: CoursePaths | None = None) -> pd.DataF
     """
     import pandas as pd
 
-    from grading.gradebook import open_gradebook
-    from grading.late import late_penalty, late_plugin
-    from grading.settings import CourseSettings, course_settings
+    from grading.base.gradebook import open_gradebook
+    from grading.base.late import late_penalty, late_plugin
+    from grading.base.settings import CourseSettings, course_settings
 
     if paths is not None:
-        from grading.nbgrader_driver import load_nbgrader_config
+        from grading.base.nbgrader_driver import load_nbgrader_config
 
         settings = course_settings(paths)
         plugin = late_plugin(load_nbgrader_config(paths, db_url)) if settings.due else None
@@ -183,7 +183,7 @@ def grade_table(db_url: str, paths: CoursePaths | None = None) -> tuple[pd.DataF
     """
     import pandas as pd
 
-    from grading.gradebook import open_gradebook
+    from grading.base.gradebook import open_gradebook
 
     with open_gradebook(db_url) as gradebook:
         students = sorted(student.id for student in gradebook.students)
@@ -205,7 +205,7 @@ def grade_table(db_url: str, paths: CoursePaths | None = None) -> tuple[pd.DataF
         .rename_axis(index="student_id", columns=None)
     )
     if roster:
-        from grading.settings import course_settings
+        from grading.base.settings import course_settings
 
         missing = course_settings(paths).missing_score
         if missing is not None:
@@ -237,7 +237,7 @@ def format_points(value: float) -> str:
 
 
 def _roster(paths: CoursePaths | None):
-    from grading.roster import Roster, read_roster
+    from grading.base.roster import Roster, read_roster
 
     return read_roster(paths) if paths is not None else Roster()
 
@@ -258,8 +258,8 @@ def _text(value) -> str:
 
 
 def _write_nbgrader(writer, db_url: str, paths: CoursePaths, grades) -> None:
-    from grading.gradebook import open_gradebook
-    from grading.settings import course_settings
+    from grading.base.gradebook import open_gradebook
+    from grading.base.settings import course_settings
 
     settings = course_settings(paths)
     roster = _roster(paths)
@@ -292,7 +292,7 @@ def canvas_column(settings, assignment: str) -> str:
 
     Parameters
     ----------
-    settings : grading.settings.CourseSettings
+    settings : grading.base.settings.CourseSettings
         The course (titles and LMS ids of assignments).
     assignment : str
         The assignment's name.
@@ -308,8 +308,8 @@ def canvas_column(settings, assignment: str) -> str:
 
 
 def _write_canvas(writer, paths: CoursePaths, grades) -> None:
-    from grading.identities import read_identities
-    from grading.settings import course_settings
+    from grading.base.identities import read_identities
+    from grading.base.settings import course_settings
 
     settings = course_settings(paths)
     roster = _roster(paths)
@@ -355,7 +355,7 @@ def export_grades(
     ------
     FileNotFoundError
         If the gradebook does not exist.
-    grading.gradebook.GradebookError
+    grading.base.gradebook.GradebookError
         If the gradebook database cannot be reached.
     ValueError
         If the gradebook has no students, or the format is unknown.
@@ -425,7 +425,7 @@ def main(args) -> int:
 
 def _print_awaiting_manual_grading(db_url: str) -> None:
     """Say which points of the exported scores still wait for manual grading."""
-    from grading.gradebook import awaiting_manual_grading, cell_scores
+    from grading.base.gradebook import awaiting_manual_grading, cell_scores
 
     awaiting = awaiting_manual_grading(cell_scores(db_url))
     if awaiting.empty:

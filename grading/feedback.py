@@ -9,7 +9,7 @@ prints its own source line in the traceback.
 
 This module composes nbgrader's feedback step with more preprocessors:
 
-- :class:`grading.feedback_policy.FeedbackPolicy` keeps nothing that student code computed
+- :class:`grading.autograde.feedback_policy.FeedbackPolicy` keeps nothing that student code computed
   while it was graded: a failed test shows its error type (and its message when that is
   one of the test's own strings), other outputs of the grading run are not shown; and
   nbconvert's ``SanitizeHTML`` removes active HTML;
@@ -37,16 +37,16 @@ from pathlib import Path
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool, List, Unicode
 
-from grading.errors import BadInput
-from grading.nbgrader_driver import (
+from grading.base.nbgrader_driver import (
     NbgraderError,
     existing_gradebook_url,
     load_nbgrader_config,
     run_converter,
 )
+from grading.base.regions import HIDDEN_TEST, secret_lines, strip_ansi
+from grading.errors import BadInput
 from grading.options import add_feedback_arguments as add_arguments  # noqa: F401 (grading.cli)
 from grading.paths import CoursePaths, course_paths
-from grading.regions import HIDDEN_TEST, secret_lines, strip_ansi
 
 __all__ = [
     "REMOVED_LINE",
@@ -60,7 +60,8 @@ __all__ = [
 #: What replaces an output line that showed hidden-test source.
 REMOVED_LINE = "[hidden test line removed]"
 _HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-#: What the grader adds to a test cell to see it finish (grading.integrity), as a traceback
+#: What the grader adds to a test cell to see it finish (grading.autograde.integrity), as a
+#: traceback
 #: may quote it: never the student's code, so never in feedback.
 _GRADER_MARKER = "cnnlab-done-"
 _GRADER_VALUE = "__cnnlab_value__"
@@ -326,9 +327,9 @@ def generate_feedback(
         If nothing is autograded (an empty class) or the gradebook does not exist.
     ValueError
         If a named assignment has no autograded submissions.
-    grading.gradebook.GradebookError
+    grading.base.gradebook.GradebookError
         If the gradebook database cannot be reached.
-    grading.nbgrader_driver.NbgraderError
+    grading.base.nbgrader_driver.NbgraderError
         If nbgrader fails for some submissions; the others are written first, and the
         message names each failed student and assignment.
     """
@@ -337,9 +338,9 @@ def generate_feedback(
     from nbgrader.converters import GenerateFeedback
     from nbgrader.preprocessors import ClearMarkScheme, GetGrades
 
-    from grading.feedback_policy import FeedbackPolicy
-    from grading.gradebook import open_gradebook
-    from grading.late import add_late_note
+    from grading.autograde.feedback_policy import FeedbackPolicy
+    from grading.base.gradebook import open_gradebook
+    from grading.base.late import add_late_note
 
     paths = paths or course_paths()
     graded = _graded(paths, assignments)

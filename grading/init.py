@@ -7,7 +7,7 @@
 writes
 
 ``DIR/cnnlab.toml``
-    The course file (:mod:`grading.settings`): id, title, time zone, the late policy and
+    The course file (:mod:`grading.base.settings`): id, title, time zone, the late policy and
     the example assignment's table, with the other settings commented.
 ``DIR/notebooks/<NAME>/<NAME>.ipynb``
     One example assignment for nbgrader: a solution cell, a test cell with a visible and a

@@ -30,7 +30,7 @@ such as ``return keras.Sequential(`` with solutions). A leak removes the kit and
 and prints the nbgitpuller link for the course's hub.
 
 Course settings (GitHub repository, wheel URL, exchange, hub) are read by
-:mod:`grading.kit_settings` from the ``[kit]`` table of ``cnnlab.toml``.
+:mod:`grading.base.kit_settings` from the ``[kit]`` table of ``cnnlab.toml``.
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grading.errors import BadInput
-from grading.kit_settings import (
+from grading.base.kit_settings import (
     WHEELS_DIR,
     KitSettings,
     load_kit_settings,
     nbgitpuller_link,
     student_readme,
 )
+from grading.errors import BadInput
 from grading.options import add_assignments_argument, add_gradebook_option
 from grading.paths import CoursePaths, course_paths
 
@@ -325,7 +325,7 @@ def _add_installer(notebook_path: Path, source: str) -> None:
 
 def _validate_config(paths: CoursePaths) -> str:
     """The kit's ``nbgrader_config.py``: the course's settings that Validate uses."""
-    from grading.nbgrader_driver import load_nbgrader_config
+    from grading.base.nbgrader_driver import load_nbgrader_config
 
     config = load_nbgrader_config(paths)
     lines = [

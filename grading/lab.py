@@ -42,9 +42,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from grading.base.nbgrader_driver import CONFIG_FILE
 from grading.errors import BadInput
 from grading.kit import student_copies, student_folder
-from grading.nbgrader_driver import CONFIG_FILE
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths, course_paths
 
 __all__ = [

@@ -7,8 +7,8 @@
 
 from pathlib import Path
 
+from grading.base.settings import course_settings
 from grading.paths import course_paths
-from grading.settings import course_settings
 from labcore.runtime import LOG_NOISE_PATTERN
 
 c = get_config()  # noqa: F821  (traitlets provides get_config in config files)
@@ -28,14 +28,14 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 
 # Executing a cell: nbgrader's default of 30 s per cell kills CNN training. The setting is
 # Execute.timeout: it wins over any ExecutePreprocessor.timeout (which reaches nbgrader's
-# Execute only through class inheritance; tests/test_autograde.py checks both).
+# Execute only through class inheritance; tests/grading/autograde/test_autograde.py checks both).
 c.Execute.timeout = 900
 c.Execute.kernel_name = "python3"
 # After a cell is interrupted at its timeout, how long to wait for the kernel to settle
 # (nbclient's 4 s default can expire on a busy grading machine and stop a healthy kernel).
 c.Execute.iopub_timeout = 10
 
-# The sandbox `cnnlab autograde` grades each submission in (grading/sandbox.py; what it
+# The sandbox `cnnlab autograde` grades each submission in (grading/autograde/sandbox.py; what it
 # guarantees is in docs/sandbox.md): bubblewrap namespaces, no network, an unprivileged user,
 # and these limits. The grade profile applies: nbgrader sets NBGRADER_EXECUTION, and the
 # grader does not pass a LABCORE_PROFILE of its own environment on to the kernel.
@@ -53,7 +53,7 @@ c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = LOG_NOISE_PATTERN  # defined once, in labcore.runtime
 
 # The course's own settings (cnnlab.toml: course id, header, limits, late policy; see
-# grading/settings.py), then the course's own nbgrader_config.py, which wins.
+# grading/base/settings.py), then the course's own nbgrader_config.py, which wins.
 for section, traits in course_settings(paths.root).nbgrader_config().items():
     for trait, value in traits.items():
         setattr(c[section], trait, value)

@@ -1,7 +1,7 @@
 """The options of the ``cnnlab`` commands whose modules are slow to import.
 
-``cnnlab run --help`` must answer at once, but :mod:`grading.execute` imports papermill,
-:mod:`grading.hygiene` and :mod:`grading.feedback` import nbgrader, and :mod:`grading.course`
+``cnnlab run --help`` must answer at once, but :mod:`grading.runner.run` imports papermill,
+:mod:`grading.runner.check` and :mod:`grading.feedback` import nbgrader, and :mod:`grading.course`
 imports all of them. Their ``add_arguments`` live here, in a module that imports only the
 standard library and :mod:`labcore.profile`, and each of those modules re-exports its own as
 ``add_arguments``. Commands whose modules are light (``collect``, ``data``, ``lab``,

@@ -37,7 +37,7 @@ ROOT_ENV = "CNNLAB_ROOT"
 #: This course numbers its assignment folders (``01_cnn_theory``, ``02_mnist``, ...); other
 #: courses may name theirs as nbgrader allows (:func:`assignment_name_problem`).
 ASSIGNMENT_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
-#: The optional course file at the course root (:mod:`grading.settings`).
+#: The optional course file at the course root (:mod:`grading.base.settings`).
 COURSE_FILE = "cnnlab.toml"
 #: Folders under ``notebooks/`` that are never assignments.
 _NOT_ASSIGNMENTS = {"__pycache__", "build", "release", "submitted", "autograded", "feedback"}
@@ -222,7 +222,7 @@ _SELECTED: ContextVar[CoursePaths | None] = ContextVar("cnnlab_course", default=
 def course_selected(paths: CoursePaths) -> Iterator[CoursePaths]:
     """Make :func:`course_paths` answer ``paths`` inside the block, in this thread only.
 
-    How :mod:`grading.nbgrader_driver` points ``grading/nbgrader_config.py`` at a course
+    How :mod:`grading.base.nbgrader_driver` points ``grading/nbgrader_config.py`` at a course
     without changing ``os.environ``, which every thread of the process shares.
 
     Parameters

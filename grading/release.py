@@ -18,7 +18,7 @@ that no instructor-only text is in it:
 
 A leak fails the release: the leaking assignment's release folder is removed, and the error
 names the file, the cell (index and ``grade_id``) and the line. "Non-trivial" is
-:func:`grading.regions.is_trivial`'s rule: blank lines, punctuation, lines under six
+:func:`grading.base.regions.is_trivial`'s rule: blank lines, punctuation, lines under six
 characters and bare statements such as ``return model`` are too generic to count.
 """
 
@@ -30,12 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grading.base.kit_settings import add_exchange_option, configured_exchange_dir
+from grading.base.nbgrader_driver import load_nbgrader_config, run_converter
+from grading.base.regions import MARKERS, SecretLine, is_trivial, notebook_regions, strip_ansi
 from grading.errors import NbgraderError, ReleaseLeakError
-from grading.kit_settings import add_exchange_option, configured_exchange_dir
-from grading.nbgrader_driver import load_nbgrader_config, run_converter
 from grading.options import add_assignments_argument, add_gradebook_option
 from grading.paths import CoursePaths, course_paths, select_assignments
-from grading.regions import MARKERS, SecretLine, is_trivial, notebook_regions, strip_ansi
 
 __all__ = [
     "Leak",
@@ -440,7 +440,7 @@ def release_assignments(
         Assignment names; default all source assignments.
     db_url : str, optional
         Gradebook in which nbgrader records the assignments (anything
-        :func:`grading.gradebook.normalise_db_url` accepts); default the course's
+        :func:`grading.base.gradebook.normalise_db_url` accepts); default the course's
         ``build/gradebook.db``.
 
     Returns
@@ -454,9 +454,9 @@ def release_assignments(
         If the course has no source assignments.
     ValueError
         If an assignment name is unknown (the message lists the course's assignments).
-    grading.gradebook.GradebookError
+    grading.base.gradebook.GradebookError
         If the gradebook database cannot be reached.
-    grading.nbgrader_driver.NbgraderError
+    grading.base.nbgrader_driver.NbgraderError
         If nbgrader cannot generate an assignment (e.g. a solution region in a cell not
         marked as a solution cell); the message holds nbgrader's error.
     ReleaseLeakError
@@ -464,7 +464,7 @@ def release_assignments(
     """
     from nbgrader.converters import GenerateAssignment
 
-    from grading.gradebook import normalise_db_url, open_gradebook
+    from grading.base.gradebook import normalise_db_url, open_gradebook
 
     paths = paths or course_paths()
     names = select_assignments(paths, assignments)

@@ -13,7 +13,7 @@
   ``cnnlab collect``, with the reason.
 
 Scores come from nbgrader's gradebook (:func:`grading.export.submission_scores`), cell
-scores and the grading log from :mod:`grading.gradebook`, quarantined files from the ledger
+scores and the grading log from :mod:`grading.base.gradebook`, quarantined files from the ledger
 of :mod:`grading.collect`.
 
 Plots are drawn with seaborn on matplotlib ``Figure`` objects (Agg, no display needed).
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from grading.base.nbgrader_driver import existing_gradebook_url
 from grading.collect import read_quarantine_ledger
 from grading.errors import BadInput
 from grading.export import format_points, submission_scores
-from grading.nbgrader_driver import existing_gradebook_url
 from grading.options import add_report_arguments as add_arguments  # noqa: F401 (grading.cli)
 from grading.paths import CoursePaths, course_paths
 
@@ -66,7 +66,7 @@ class ReportData:
         One row per graded submission (see :func:`grading.export.submission_scores`).
     cells : pandas.DataFrame
         One row per graded cell of each submission
-        (see :func:`grading.gradebook.cell_scores`).
+        (see :func:`grading.base.gradebook.cell_scores`).
     times : pandas.DataFrame
         Grading seconds per submission (see :func:`grading_times`).
     problems : pandas.DataFrame
@@ -101,7 +101,7 @@ def grading_times(paths: CoursePaths, log: pd.DataFrame, scores: pd.DataFrame) -
     paths : grading.paths.CoursePaths
         The course.
     log : pandas.DataFrame
-        From :func:`grading.gradebook.grading_log`.
+        From :func:`grading.base.gradebook.grading_log`.
     scores : pandas.DataFrame
         From :func:`grading.export.submission_scores`.
 
@@ -227,7 +227,7 @@ def read_report_data(paths: CoursePaths, db_url: str) -> ReportData:
     ReportData
         Scores, cell scores, grading times and problems.
     """
-    from grading.gradebook import cell_scores, grading_log
+    from grading.base.gradebook import cell_scores, grading_log
 
     scores = submission_scores(db_url, paths)  # the course's late policy applies
     log = grading_log(db_url, paths)
@@ -282,7 +282,7 @@ def plot_question_means(cells: pd.DataFrame):
     Parameters
     ----------
     cells : pandas.DataFrame
-        From :func:`grading.gradebook.cell_scores`.
+        From :func:`grading.base.gradebook.cell_scores`.
 
     Returns
     -------
@@ -350,7 +350,7 @@ def _png(figure) -> str:
 
 
 def _summary(scores: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
-    from grading.gradebook import awaiting_manual_grading
+    from grading.base.gradebook import awaiting_manual_grading
 
     awaiting = awaiting_manual_grading(cells).groupby("assignment")["points"].sum()
     rows = []
@@ -388,7 +388,7 @@ def write_report(paths: CoursePaths | None = None, db_url: str | None = None) ->
     ------
     FileNotFoundError
         If the gradebook does not exist.
-    grading.gradebook.GradebookError
+    grading.base.gradebook.GradebookError
         If the gradebook database cannot be reached.
     ValueError
         If there is nothing to report: no graded, failed or quarantined submission.
@@ -440,8 +440,8 @@ def write_report(paths: CoursePaths | None = None, db_url: str | None = None) ->
         loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
         autoescape=True,
     )
-    from grading.late import late_rows
-    from grading.settings import course_settings
+    from grading.base.late import late_rows
+    from grading.base.settings import course_settings
 
     settings = course_settings(paths)
     html = environment.get_template(TEMPLATE).render(

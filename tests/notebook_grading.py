@@ -58,8 +58,8 @@ API (kept stable; other test modules rely on it)
     wrong answer derived from the reference cannot silently stay right).
 :func:`grade_submissions` ``(assignment, submissions, build, profile="grade", jobs=2)``
     ``-> dict[str, dict[str, float]]``: student -> ``{grade_id: score}`` for every
-    autograded test cell, from ``grading.autograde.autograde`` (the project's parallel,
-    sandboxed autograder) and the gradebook (``grading.gradebook.cell_scores``).
+    autograded test cell, from ``grading.autograde.run.autograde`` (the project's parallel,
+    sandboxed autograder) and the gradebook (``grading.base.gradebook.cell_scores``).
 :func:`grade_class` ``(assignment, build, wrong_answers, profile="grade", jobs=2)``
     ``-> dict[str, dict[str, float]]``: the usual class in one grading run: ``"reference"``
     (the source notebook), ``"blank"`` (the unanswered student version) and one student per
@@ -97,8 +97,8 @@ from typing import ClassVar
 import nbformat
 import pytest
 
+from grading.base.regions import notebook_regions
 from grading.paths import BUILD_ENV, CoursePaths
-from grading.regions import notebook_regions
 
 __all__ = [
     "COURSE_ROOT",
@@ -128,7 +128,7 @@ __all__ = [
 
 #: The checkout whose ``notebooks/`` are graded.
 COURSE_ROOT = Path(__file__).resolve().parent.parent
-#: Submission statuses of a notebook that graded normally (see ``grading.autograde``).
+#: Submission statuses of a notebook that graded normally (see ``grading.autograde.run``).
 GRADED_NORMALLY = ("ok",)
 
 
@@ -522,10 +522,10 @@ def grade_submissions(
     """Autograde several students' versions of one notebook with the course's grader.
 
     Each notebook is written to ``build/submitted/<student>/<assignment>/`` (nbgrader's
-    layout, with ``timestamp.txt``); then ``grading.autograde.autograde`` grades them all in
+    layout, with ``timestamp.txt``); then ``grading.autograde.run.autograde`` grades them all in
     one run (``force=True``, ``jobs`` at a time, each in its sandbox with a fresh kernel,
     ``CNNLAB_BUILD_DIR=build``), and the scores are read from the run's gradebook
-    (``build/gradebook.db``) with ``grading.gradebook.cell_scores``.
+    (``build/gradebook.db``) with ``grading.base.gradebook.cell_scores``.
 
     Parameters
     ----------
@@ -554,8 +554,8 @@ def grade_submissions(
         If a submission did not grade normally (status other than ``"ok"``: an error of the
         grader, a crash, a timeout, memory, tampering); the message lists the reasons.
     """
-    from grading.autograde import autograde
-    from grading.gradebook import cell_scores
+    from grading.autograde.run import autograde
+    from grading.base.gradebook import cell_scores
 
     if not submissions:
         raise ValueError("grade_submissions needs at least one submission")

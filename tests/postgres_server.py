@@ -88,7 +88,7 @@ class PostgresServer:
         Returns
         -------
         str
-            The URL (as a user would type it; :func:`grading.gradebook.normalise_db_url`
+            The URL (as a user would type it; :func:`grading.base.gradebook.normalise_db_url`
             picks the driver).
         """
         return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"

@@ -74,7 +74,7 @@ def import_graph() -> dict[str, set[str]]:
     Returns
     -------
     dict
-        ``"grading.autograde" -> {"grading.errors", ...}``.
+        ``"grading.autograde.run" -> {"grading.errors", ...}``.
     """
     modules = _modules()
     graph = {}
@@ -154,8 +154,8 @@ def test_no_import_loops():
 
 def test_autograde_and_cluster_do_not_import_each_other():
     graph = import_graph()
-    assert "grading.cluster" in graph["grading.autograde"]  # --scheduler
-    assert "grading.autograde" not in graph["grading.cluster"]
+    assert "grading.autograde.cluster" in graph["grading.autograde.run"]  # --scheduler
+    assert "grading.autograde.run" not in graph["grading.autograde.cluster"]
 
 
 def test_api_modules_never_import_the_cli():
@@ -233,9 +233,9 @@ def test_tensorflow_log_noise_is_described_once():
 #: TensorFlow reads before it starts. Anything else passes settings as arguments.
 ENVIRONMENT_WRITERS = {
     "grading.cli": "`--course DIR` sets CNNLAB_ROOT for the command and what it starts",
-    "grading.grade_in_sandbox": "the grading program, a process of its own per submission",
+    "grading.autograde.grade_in_sandbox": "the grading program, a process per submission",
     "labcore.runtime": "TensorFlow's logging variables, before TensorFlow is imported",
-    "grading.gradebook": "PATH for nbgrader's alembic program (not fixed yet, issue 20)",
+    "grading.base.gradebook": "PATH for nbgrader's alembic program (not fixed yet, issue 20)",
 }
 
 
@@ -270,4 +270,4 @@ def test_only_processes_of_their_own_change_the_environment():
         f"{sorted(writers - set(ENVIRONMENT_WRITERS))} change os.environ, which every thread "
         "shares: pass the setting as an argument (or grading.paths.course_selected)"
     )
-    assert "grading.nbgrader_driver" not in writers
+    assert "grading.base.nbgrader_driver" not in writers

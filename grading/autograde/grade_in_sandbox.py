@@ -1,0 +1,566 @@
+"""The grading program of one submission: nbgrader's autograde, with the kernel in the sandbox.
+
+:func:`grading.autograde.sandbox.run_grading_program` runs :func:`main` for each submission, forked
+from a warm server (or as ``python -m grading.autograde.grade_in_sandbox JOB_DIR``). It runs as the
+grader's user, outside the sandbox, and never imports from or resolves paths through the
+kernel's files. It runs nbgrader's own ``Autograde`` converter, configured by
+``grading/nbgrader_config.py``, on the job's private course folder and private gradebook,
+with one preprocessor replaced: :class:`SandboxedExecute`, nbgrader's ``Execute`` whose
+kernel starts in the sandbox (:class:`grading.autograde.sandbox.SandboxedKernelManager`), with four
+additions:
+
+- the submission's wall-clock budget: each cell gets at most the time left, and once it is
+  used up the remaining cells do not run;
+- a kernel that dies (``os._exit``, ``exit()``, a segfault, the memory watchdog) stops the
+  notebook instead of failing the whole submission: the cells that ran keep their results,
+  the rest score 0 with the reason (plain nbgrader gives the submission no grades at all);
+- a cell that runs past its timeout is interrupted and scores 0 with status ``timeout``;
+  one that ignores the interrupt (stuck in C code) has its kernel killed, and the cells
+  after it score 0;
+- test cells scored here, outside the kernel (:mod:`grading.autograde.scoring`): from the execute
+  reply and the outputs, with partial credit only as the source declares it; they run
+  without history (not in ``In`` or ``_ih``), and their source is taken out of IPython's
+  cache of cell sources right after they ran;
+- an integrity probe (:mod:`grading.autograde.probe`) before any student code, and before and after
+  each test cell: what the tests rely on must not change.
+
+Everything it learns goes to ``JOB_DIR/results/`` (never visible to the kernel): the
+notebook as it went into execution, one JSON line per executed cell (so a program killed at
+its limit can still be graded on what ran), the autograded notebooks and ``runner.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__":
+    # Only as the sandbox program, never when the grader imports a helper from here: nbformat
+    # validates with jsonschema, whose format checkers import the optional rfc3987-syntax
+    # package when it is installed (JupyterLab's jupyter-events pulls it in), and that import
+    # builds a parser for the IRI grammar: about 0.9 s of every submission's start, for a
+    # format the notebook schema never uses. Without it jsonschema skips that one checker.
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+from traitlets import Float, Unicode
+from traitlets.config import Config
+
+from grading.autograde import sandbox
+from grading.autograde.integrity import cell_label, is_locked_code, is_test_cell
+from grading.autograde.probe import (
+    PROBED_MODULES,
+    compare,
+    forget_code,
+    parse_reply,
+    probe_expression,
+    probed_names,
+)
+from grading.autograde.sandbox import (
+    MemoryWatchdog,
+    SandboxLimits,
+    kill_children,
+    write_kernelspec,
+)
+from grading.autograde.scoring import declares_partial_credit, outputs_for_nbgrader, score_test_cell
+
+__all__ = ["NOT_RUN", "SandboxedAutograde", "SandboxedExecute", "main", "not_run_output"]
+
+#: ``ename`` of the error output given to cells that did not run.
+NOT_RUN = "NotRun"
+
+_watchdog: MemoryWatchdog | None = None
+
+
+def not_run_output(reason: str) -> nbformat.NotebookNode:
+    """The error output a cell gets when it was never executed.
+
+    Parameters
+    ----------
+    reason : str
+        Why (shown to the student in feedback).
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        An ``error`` output (nbgrader scores a test cell with an error as 0).
+    """
+    return nbformat.v4.new_output(
+        "error", ename=NOT_RUN, evalue=reason, traceback=[f"This cell did not run: {reason}"]
+    )
+
+
+def _kernel_died_output(detail: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output(
+        "error",
+        ename="KernelDied",
+        evalue=detail,
+        traceback=[f"The kernel died while this cell ran: {detail}"],
+    )
+
+
+#: Error texts that mean a limit of the sandbox was hit: (reason code, texts, what).
+_LIMIT_ERRORS = (
+    (
+        "processes",
+        ("[Errno 11] Resource temporarily unavailable", "can't start new thread"),
+        "could not start a process or thread: the kernel may have {max_processes} at once",
+    ),
+    ("file-size", ("[Errno 27] File too large",), "wrote a file larger than {max_file_size_mb} MB"),
+    (
+        "disk",
+        ("[Errno 28] No space left on device",),
+        "filled its disk space ({workspace_size_mb} MB in the home folder, {tmp_size_mb} MB "
+        "in /tmp)",
+    ),
+)
+
+
+def _limit_event(outputs, label: str, limits: dict) -> str | None:
+    """The reason for a sandbox limit that surfaced as an error in a cell, or ``None``."""
+    errors = [
+        f"{o.get('ename', '')}: {o.get('evalue', '')}"
+        for o in outputs
+        if o.get("output_type") == "error"
+    ]
+    for code, texts, what in _LIMIT_ERRORS:
+        if any(text in error for error in errors for text in texts):
+            return f"{code}: cell {label} {what.format(**limits)}"
+    return None
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's ``Execute`` with a time budget, crash handling, own scoring and probes."""
+
+    results_dir = Unicode("", help="Folder for the per-cell record").tag(config=True)
+    deadline = Float(0.0, help="time.monotonic() at which the submission's time is up").tag(
+        config=True
+    )
+    cell_timeout = Float(900.0, help="Seconds per cell (c.Execute.timeout)").tag(config=True)
+    memory_limit_mb = Float(0.0, help="The watchdog's cap, for the reason").tag(config=True)
+    limits_json = Unicode("{}", help="The SandboxLimits, for the reasons").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        """Execute the notebook, recording each cell (see the module docstring).
+
+        Parameters
+        ----------
+        nb : nbformat.NotebookNode
+            The sanitized notebook.
+        resources : dict
+            nbconvert resources (``resources["nbgrader"]`` names the notebook).
+        km : jupyter_client.KernelManager, optional
+            Unused (a fresh kernel is started).
+
+        Returns
+        -------
+        tuple
+            The executed notebook and the resources.
+        """
+        results = Path(self.results_dir)
+        self._notebook = resources["nbgrader"]["notebook"]
+        self._stopped: str | None = None
+        self._exit_requested = False
+        self._reply_ok = True
+        locked = [c.source for c in nb.cells if c.cell_type == "code" and is_locked_code(c)]
+        self._probed = probed_names(locked)
+        self._reference: dict | None = None
+        self._unchecked: list[str] = []  # student cells run since the last probe
+        self._tampered = False
+        ignore = self.config.get("IgnorePattern", {})
+        self._ignore_pattern = ignore.get("pattern", "") if ignore.get("enabled") else ""
+        (results / "input").mkdir(parents=True, exist_ok=True)
+        (results / "progress").mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, results / "input" / f"{self._notebook}.ipynb")
+        with open(results / "progress" / f"{self._notebook}.jsonl", "a") as self._progress:
+            return super().preprocess(nb, resources, km)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _record(self, index: int, cell, **facts) -> None:
+        line = {
+            "index": index,
+            "outputs": cell.get("outputs", []),
+            "execution_count": cell.get("execution_count"),
+            **facts,
+        }
+        self._progress.write(json.dumps(line) + "\n")
+        self._progress.flush()
+
+    def _kernel_exit_detail(self) -> str:
+        code = None
+        try:
+            process = self.km.provisioner.process
+            for _ in range(20):
+                code = process.poll()
+                if code is not None:
+                    break
+                time.sleep(0.05)
+        except AttributeError:
+            pass
+        if code is None:
+            return "the kernel stopped responding"
+        if code > 128:  # bwrap exits with 128 + the signal that killed the kernel
+            code = 128 - code
+        if code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+    def on_cell_executed(self, **kwargs):
+        """nbgrader's error bookkeeping, and notice of ``exit()``/``quit()``.
+
+        IPython's ``exit()`` does not stop the cell: it asks the kernel to shut down a moment
+        later (an ``ask_exit`` payload in the reply), so which later cell meets a dead kernel
+        would be luck. Noticing it here makes the outcome the same every time.
+
+        Parameters
+        ----------
+        **kwargs
+            ``cell``, ``cell_index`` and ``execute_reply`` from nbclient.
+        """
+        super().on_cell_executed(**kwargs)
+        self._reply_ok = kwargs["execute_reply"].get("content", {}).get("status") == "ok"
+        payload = kwargs["execute_reply"].get("content", {}).get("payload", []) or []
+        if any(item.get("source") == "ask_exit" for item in payload):
+            self._exit_requested = True
+
+    def _probe(self) -> dict | None:
+        """Fingerprint what the tests rely on, in the kernel (see
+        :mod:`grading.autograde.probe`)."""
+        first = self._reference is None
+        roots = {name.split(".")[0] for name in self._probed}
+        modules = [m for m in PROBED_MODULES if m.split(".")[0] in roots]
+        expression = probe_expression(self._probed, modules, load=first)
+        remaining = self.deadline - time.monotonic() if self.deadline else math.inf
+        # the first probe imports what the tests use (Keras, say): give it time
+        saved, self.timeout = self.timeout, max(1, math.ceil(min(remaining, 300 if first else 60)))
+        try:
+            msg_id = self.kc.execute(
+                "", silent=True, store_history=False, user_expressions={"probe": expression}
+            )
+            reply = self.wait_for_reply(msg_id)
+        except (CellTimeoutError, DeadKernelError, TimeoutError):
+            reply = None
+        finally:
+            self.timeout = saved
+        return parse_reply(reply) if reply else None
+
+    def _forget(self, cell) -> None:
+        """Take a hidden test's source out of the kernel's cache of cell sources."""
+        lines, inside = [], False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 3:
+                lines.append(line)
+        if not lines:
+            return
+        saved, self.timeout = self.timeout, 30
+        try:
+            self.wait_for_reply(
+                self.kc.execute(forget_code(lines), silent=True, store_history=False)
+            )
+        except (CellTimeoutError, DeadKernelError, TimeoutError):
+            pass  # a kernel that does not answer is judged by the probe next
+        finally:
+            self.timeout = saved
+
+    def _check_integrity(self, label: str, when: str) -> str | None:
+        """Probe, compare with the reference, and say what changed (``None``: nothing)."""
+        current = self._probe()
+        if self._reference is None:
+            self._reference = current  # when it failed, the next check takes it
+            self._unchecked = []
+            return None
+        changed = compare(self._reference, current)
+        suspects = ", ".join(self._unchecked) or f"cell {label} itself"
+        self._unchecked = []
+        if not changed:
+            return None
+        shown = ", ".join(changed[:6]) + (
+            f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+        )
+        return (
+            f"tampering: {shown} changed {when} cell {label} (changed in {suspects}); "
+            "the tests from here on score 0, needs instructor review"
+        )
+
+    def _score(self, cell, label: str) -> list[str]:
+        """Score a test cell outside the kernel and show nbgrader that score."""
+        points = float(cell.metadata.get("nbgrader", {}).get("points", 0) or 0)
+        result = score_test_cell(
+            cell.outputs,
+            points,
+            reply_ok=self._reply_ok,
+            partial_credit=declares_partial_credit(cell.source),
+            ignore_pattern=self._ignore_pattern,
+        )
+        cell.outputs = outputs_for_nbgrader(cell.outputs, result)
+        return [f"scoring: test cell {label}: {note}" for note in result.notes]
+
+    # ------------------------------------------------------------------ cells
+
+    def preprocess_cell(self, cell, resources, index):
+        """Run one cell within the budget; see the module docstring.
+
+        Parameters
+        ----------
+        cell : nbformat.NotebookNode
+            The cell.
+        resources : dict
+            nbconvert resources.
+        index : int
+            Its position.
+
+        Returns
+        -------
+        tuple
+            The cell and the resources.
+        """
+        label = cell_label(cell, index)
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        remaining = self.deadline - time.monotonic() if self.deadline else math.inf
+        if self._stopped is None and remaining <= 0:
+            self._stopped = (
+                f"timeout: the submission used up its wall-clock limit before cell {label}"
+            )
+        if self._stopped is not None:
+            cell.outputs = [not_run_output(self._stopped.split(": ", 1)[1])]
+            cell.execution_count = None
+            self._record(index, cell, ran=False)
+            return cell, resources
+
+        budget_limited = remaining < self.cell_timeout
+        self.timeout = max(1, math.ceil(min(self.cell_timeout, remaining)))
+        test, locked = is_test_cell(cell), is_locked_code(cell)
+        tampering = None
+        if locked and self._unchecked:  # student code ran since the last check
+            tampering = self._check_integrity(label, "before")
+        elif test and self._reference is None:
+            self._check_integrity(label, "before")  # the reference, before any student code
+        elif not locked and self._reference is None:
+            self._check_integrity(label, "before")  # the reference, before student code
+        if not locked:
+            self._unchecked.append(f"cell {label}")
+        self._reply_ok = True
+        original = cell.source
+        event = None
+        try:
+            if test:  # hidden tests stay out of the kernel's history (In, _ih)
+                self._check_assign_resources(resources)
+                cell = self.execute_cell(cell, index, store_history=False)
+                resources = self.resources
+            else:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            if _watchdog is not None and _watchdog.exceeded.is_set():
+                detail = f"the kernel used more than {self.memory_limit_mb:.0f} MB and was stopped"
+                self._stopped = f"memory: {detail} in cell {label}"
+            else:
+                detail = self._kernel_exit_detail()
+                self._stopped = f"crashed: the kernel died in cell {label} ({detail})"
+            cell.outputs.append(_kernel_died_output(detail))
+            event = self._stopped
+        except CellTimeoutError:
+            kill_children()
+            detail = (
+                f"the cell ignored the interrupt after {self.timeout} s; the kernel was stopped"
+            )
+            self._stopped = (
+                f"timeout: cell {label} ran longer than {self.timeout} s and ignored the "
+                "interrupt; the kernel was stopped"
+            )
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error", ename="CellTimeoutError", evalue=detail, traceback=[detail]
+                )
+            )
+            event = self._stopped
+        finally:
+            cell.source = original
+        if self._exit_requested and event is None:
+            kill_children()  # it is shutting down anyway; now, not at a random later cell
+            self._stopped = event = (
+                f"crashed: the kernel was shut down by exit() or quit() in cell {label}"
+            )
+        notes = []
+        if test and self._stopped is None:
+            self._forget(cell)
+        if test and self._stopped is None and tampering is None:
+            tampering = self._check_integrity(label, "while running")
+        elif locked and self._stopped is None and tampering is None:
+            # instructor code may change what tests rely on (a setup cell that imports or
+            # configures): the state it leaves is the new reference; student code before it
+            # was checked above
+            self._reference = None
+            self._check_integrity(label, "after")
+        if test:
+            self._reply_ok = self._reply_ok and event is None
+            notes = self._score(cell, label)
+        timed_out = any(
+            o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
+            for o in cell.outputs
+        )
+        if timed_out and event is None:
+            if budget_limited:
+                event = self._stopped = (
+                    f"timeout: the submission reached its wall-clock limit in cell {label}"
+                )
+            else:
+                event = (
+                    f"timeout: cell {label} ran longer than {self.timeout} s and was interrupted"
+                )
+        out_of_memory = any(
+            o.get("output_type") == "error" and str(o.get("ename", "")).endswith("MemoryError")
+            for o in cell.outputs
+        )
+        if out_of_memory and event is None:
+            event = (
+                f"memory: cell {label} ran out of memory (MemoryError; the kernel may use "
+                f"about {self.memory_limit_mb:.0f} MB)"
+            )
+        if event is None:
+            event = _limit_event(cell.outputs, label, json.loads(self.limits_json))
+        if tampering and not self._tampered:
+            self._tampered = True
+        self._record(index, cell, ran=True, event=event, tampering=tampering, notes=notes)
+        return cell, resources
+
+
+class SandboxedAutograde(Autograde):
+    """nbgrader's ``Autograde`` that also keeps each autograded notebook in the results."""
+
+    results_dir = Unicode("", help="Folder for the autograded notebooks").tag(config=True)
+
+    def write_single_notebook(self, output, resources):
+        """Write the notebook where nbgrader does, and a copy into the results folder.
+
+        Parameters
+        ----------
+        output : str
+            The notebook as JSON text.
+        resources : dict
+            nbconvert resources.
+        """
+        super().write_single_notebook(output, resources)
+        if not self._sanitizing and self.results_dir:
+            folder = Path(self.results_dir) / "notebooks"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{resources['nbgrader']['notebook']}.ipynb").write_text(output)
+
+
+def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) -> Config:
+    from grading.base.gradebook import COURSE_ID
+
+    config = Config(job["config"])
+    course = job_dir / "course"
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.source_directory = "source"
+    config.CourseDirectory.submitted_directory = "submitted"
+    config.CourseDirectory.autograded_directory = "autograded"
+    config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    config.CourseDirectory.course_id = COURSE_ID
+    config.Autograde.create_student = True
+    config.Autograde.autograde_preprocessors = [
+        SandboxedExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+    config.Execute.timeout = max(1, math.ceil(limits.cell_timeout))
+    config.SandboxedExecute.kernel_manager_class = sandbox.SandboxedKernelManager
+    config.SandboxedKernelManager.job_dir = str(job_dir)
+    config.SandboxedKernelManager.files_dir = job["files"]
+    config.SandboxedKernelManager.limits_json = json.dumps(limits.to_dict())
+    config.SandboxedKernelManager.unsafe = bool(limits.unsafe_no_sandbox)
+    results = str(job_dir / "results")
+    config.SandboxedExecute.results_dir = results
+    config.SandboxedExecute.deadline = deadline
+    config.SandboxedExecute.cell_timeout = float(limits.cell_timeout)
+    config.SandboxedExecute.memory_limit_mb = float(limits.memory_limit_mb)
+    config.SandboxedExecute.limits_json = json.dumps(limits.to_dict())
+    config.SandboxedKernelManager.env_json = json.dumps(job["kernel_env"])
+    config.SandboxedAutograde.results_dir = results
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Autograde the submission of one job folder (see the module docstring).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        ``[JOB_DIR]``; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 when nbgrader finished (whatever the grades), 1 when it failed.
+    """
+    global _watchdog
+    from grading.base.gradebook import ensure_alembic_on_path
+    from grading.base.nbgrader_driver import NbgraderError, run_converter
+
+    started = time.monotonic()
+    job_dir = Path((argv if argv is not None else sys.argv[1:])[0]).resolve()
+    job = json.loads((job_dir / "job.json").read_text())
+    limits = SandboxLimits(**job["limits"])
+    deadline = started + limits.notebook_timeout
+    results = job_dir / "results"
+    results.mkdir(exist_ok=True)
+
+    for kernel_name in job["kernel_names"]:  # whichever name nbgrader asks for
+        write_kernelspec(job_dir / "jupyter", kernel_name)
+    os.environ["JUPYTER_PATH"] = str(job_dir / "jupyter")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(job_dir / "runtime")
+    ensure_alembic_on_path()
+
+    _watchdog = MemoryWatchdog(limits.memory_limit_mb)
+    _watchdog.start()
+    outcome = {"status": "completed", "error": None}
+    try:
+        log = run_converter(
+            SandboxedAutograde,
+            _config(job, job_dir, limits, deadline),
+            assignment_id=job["assignment"],
+            student_id=job["student"],
+        )
+        (results / "nbgrader.log").write_text(log)
+    except NbgraderError as error:
+        outcome = {"status": "failed", "error": str(error)}
+    finally:
+        _watchdog.stop()
+    outcome["memory_peak_mb"] = round(_watchdog.peak_bytes / 2**20, 1)
+    outcome["watchdog_fired"] = _watchdog.exceeded.is_set()
+    outcome["seconds"] = round(time.monotonic() - started, 3)
+    (results / "runner.json").write_text(json.dumps(outcome))
+    return 0 if outcome["status"] == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""A warm grading server: nbgrader imported once, one forked child per submission.
+
+Starting Python and importing nbgrader costs about 1.5 s, which plain ``nbgrader
+autograde`` pays once per class and a fresh process per submission would pay every time.
+:func:`run_grading_program` hands each job to a server process started once per grader
+(``python -I -m grading.autograde.grading_server``, from ``/``, so nothing is imported from a
+working folder), which has :mod:`grading.autograde.grade_in_sandbox` imported and forks one child
+per
+job before any student code runs. The child is the grading program of that submission; its
+kernel starts in the sandbox (:mod:`grading.autograde.sandbox`).
+
+The protocol is one JSON object per line: the grader writes ``{"id", "job", "log"}``; the
+server answers ``{"id", "pid"}`` when the child runs and ``{"pid", "code"}`` when it ended.
+The server is single-threaded (it waits on its input and on ``SIGCHLD`` with ``select``),
+so each child is forked from a process holding no other thread's locks. The server dies
+with the grader (``PR_SET_PDEATHSIG``), and each child dies with the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SandboxOutcome", "kill_running", "run_grading_program", "serve"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class SandboxOutcome:
+    """How the grading program of one submission ended.
+
+    Attributes
+    ----------
+    returncode : int
+        Its exit status (negative: killed by that signal).
+    killed : bool
+        Whether the supervisor killed it at its wall-clock limit.
+    seconds : float
+        Wall-clock seconds it ran.
+    """
+
+    returncode: int
+    killed: bool
+    seconds: float
+
+
+def set_parent_death_signal() -> None:
+    """Have this process killed (SIGKILL) when its parent dies (Linux; elsewhere nothing)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def _child(job: str, log: str) -> int:
+    set_parent_death_signal()
+    os.setsid()
+    descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(descriptor, 1)
+    os.dup2(descriptor, 2)
+    os.close(descriptor)
+    os.close(null)
+    sys.stdin = open(0)  # noqa: SIM115
+    sys.stdout = open(1, "w", buffering=1)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1)  # noqa: SIM115
+    from grading.autograde.grade_in_sandbox import main
+
+    try:
+        return main([job])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def serve() -> None:
+    """Serve jobs from standard input until it closes (``python -m
+    grading.autograde.grading_server``)."""
+    set_parent_death_signal()
+    import grading.autograde.grade_in_sandbox  # noqa: F401  (the point: imported once, before any fork)
+
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    requests = sys.stdin.buffer
+    out = sys.stdout
+    pending = b""
+    open_input = True
+    children = 0
+    while open_input or children:
+        readable, _, _ = select.select([requests, wake_read] if open_input else [wake_read], [], [])
+        if wake_read in readable:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 4096)
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                children = 0
+                break
+            if pid == 0:
+                break
+            children -= 1
+            out.write(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}) + "\n")
+            out.flush()
+        if requests in readable:
+            chunk = os.read(requests.fileno(), 65536)
+            if not chunk:
+                open_input = False
+                continue
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    # the wake-up fd outlives close(): unset it, or every SIGCHLD in the
+                    # child writes a byte into whatever file reuses the descriptor
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    os.close(wake_read)
+                    os.close(wake_write)
+                    os._exit(_child(request["job"], request["log"]))
+                children += 1
+                out.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
+                out.flush()
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class _Server:
+    """The grader's side: one server process, a reader thread, a waiter per job."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.started: dict[int, threading.Event] = {}
+        self.pids: dict[int, int] = {}
+        self.ended: dict[int, threading.Event] = {}
+        self.codes: dict[int, int] = {}
+        self.next_id = 0
+        self.process = None
+        ready = threading.Event()
+        # The server dies with the thread that started it (PR_SET_PDEATHSIG is per thread),
+        # so a thread of its own starts it and lives as long as it does.
+        self.reader = threading.Thread(
+            target=self._run, args=(ready,), name="cnnlab-grading-server", daemon=True
+        )
+        self.reader.start()
+        ready.wait()
+        if self.process is None:
+            raise RuntimeError(f"the grading server did not start: {self.failure}")
+
+    def _run(self, ready: threading.Event) -> None:
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-m", "grading.autograde.grading_server"],
+                cwd="/",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=set_parent_death_signal,
+            )
+        except OSError as error:
+            self.failure = error
+            return
+        finally:
+            ready.set()
+        try:
+            self._read()
+        finally:
+            with self.lock:  # the server is gone, and so is every child: wake every waiter
+                for event in [*self.started.values(), *self.ended.values()]:
+                    event.set()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            message = json.loads(line)
+            with self.lock:
+                if "id" in message:
+                    self.pids[message["id"]] = message["pid"]
+                    self.ended.setdefault(message["pid"], threading.Event())
+                    self.started[message["id"]].set()
+                else:
+                    self.codes[message["pid"]] = message["code"]
+                    self.ended.setdefault(message["pid"], threading.Event()).set()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.reader.is_alive()
+
+    def start(self, job: Path, log: Path) -> int:
+        with self.lock:
+            self.next_id += 1
+            ident = self.next_id
+            event = self.started[ident] = threading.Event()
+            request = json.dumps({"id": ident, "job": str(job), "log": str(log)}) + "\n"
+            self.process.stdin.write(request.encode())
+            self.process.stdin.flush()
+        event.wait()
+        with self.lock:
+            self.started.pop(ident)
+            if ident not in self.pids:
+                raise RuntimeError("the grading server stopped")
+            return self.pids.pop(ident)
+
+    def wait(self, pid: int, timeout: float | None) -> int | None:
+        with self.lock:
+            event = self.ended.setdefault(pid, threading.Event())
+        if not event.wait(timeout):
+            return None
+        with self.lock:
+            self.ended.pop(pid, None)
+            return self.codes.pop(pid, -signal.SIGKILL)
+
+
+_server: _Server | None = None
+_server_pid: int | None = None  # the process that started it (a fork must start its own)
+_server_lock = threading.Lock()
+_running: set[int] = set()
+
+
+def _the_server() -> _Server:
+    global _server, _server_pid
+    with _server_lock:
+        if _server is None or _server_pid != os.getpid() or not _server.alive():
+            _server, _server_pid = _Server(), os.getpid()
+        return _server
+
+
+def run_grading_program(job_dir: Path, *, timeout: float, log_path: Path) -> SandboxOutcome:
+    """Run the grading program of one job and wait for it, killing it at ``timeout``.
+
+    Parameters
+    ----------
+    job_dir : pathlib.Path
+        The job folder (``job.json`` and the private course).
+    timeout : float
+        Wall-clock seconds before the program and its sandboxed kernel are killed.
+    log_path : pathlib.Path
+        Where its standard output and error go.
+
+    Returns
+    -------
+    SandboxOutcome
+        How it ended.
+    """
+    from grading.autograde.sandbox import kill_process_tree
+
+    started = time.monotonic()
+    server = _the_server()
+    pid = server.start(job_dir, log_path)
+    _running.add(pid)
+    killed = False
+    try:
+        code = server.wait(pid, timeout)
+        if code is None:
+            killed = True
+            kill_process_tree(pid)
+            code = server.wait(pid, None)
+    except BaseException:
+        kill_process_tree(pid)
+        raise
+    finally:
+        _running.discard(pid)
+    return SandboxOutcome(returncode=int(code), killed=killed, seconds=time.monotonic() - started)
+
+
+def kill_running() -> int:
+    """Kill every grading program this process has running (on Ctrl-C, before exiting).
+
+    Returns
+    -------
+    int
+        How many were killed.
+    """
+    from grading.autograde.sandbox import kill_process_tree
+
+    pids = list(_running)
+    for pid in pids:
+        kill_process_tree(pid)
+    return len(pids)
+
+
+if __name__ == "__main__":
+    serve()

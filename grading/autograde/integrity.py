@@ -1,0 +1,1079 @@
+"""Integrity of a submission: tests restored from the source, tampering found and disarmed.
+
+Runs before nbgrader sees a submission, in three parts.
+
+1. Restoring (:func:`restore`)
+   The graded notebook is rebuilt on the source's skeleton, cell by cell by ``grade_id``:
+   every locked cell (setup, ``parameters``, visible and hidden tests) comes from the source,
+   whatever the student did to it (edited, deleted, duplicated, moved, changed its type);
+   every solution cell keeps the student's answer but the source's metadata (points, flags,
+   ``grade_id``); cells the student added stay where they were; the notebook's metadata
+   (kernel) is the source's. Every repair is recorded as a reason (``"restored: ..."``).
+   nbgrader 0.9.6 alone does less: ``OverwriteCells`` restores an edited test cell and
+   resets points, ``DeduplicateIds`` strips the metadata of earlier copies, but a DELETED
+   test cell is silently dropped (``OverwriteCells.add_missing_cells`` is off by default): it
+   is never executed, its grade keeps ``auto_score = None`` and the submission needs manual
+   grading with nothing recorded. Here every test of the source runs, every time.
+
+2. A static scan of the student's code (:func:`scan_notebook`)
+   Solution cells and cells the student added are parsed (IPython magics included, and the
+   code inside ``%time``-like magics) and searched for what can make failing tests pass or
+   change how later cells run: exception and display hooks (``set_custom_exc``,
+   ``sys.excepthook``, ``showtraceback``), input and AST transformers, ``pre_run_cell``-style
+   events, tracing, rebinding builtins or exception classes or the names the setup cells
+   import, monkeypatching imported modules (``np.testing.assert_allclose = ...``,
+   ``labcore.checks``, ``keras``, ``unittest.mock``), changing ``sys`` or the environment
+   variables that pick the profile (``LABCORE_*``, ``NBGRADER_*``; also ``%env``),
+   ``%config``, signal handlers (which can ignore the grader's interrupt) and code built at
+   run time (``exec``, ``eval``, ``compile``, computed imports). Calls that end the kernel
+   (``exit()``, ``sys.exit``, ``os._exit``, ``raise SystemExit``) are findings of their own
+   kind, ``"exit"``: recorded, but graded by their effect (a dead kernel scores 0 from there).
+
+3. At run time, checks from outside the kernel (:mod:`grading.autograde.grade_in_sandbox`):
+   each test cell is scored from the kernel's execute reply and its outputs
+   (:mod:`grading.autograde.scoring`), and before and after each test cell an integrity probe
+   compares what the tests rely on with its state before any student code ran
+   (:mod:`grading.autograde.probe`).
+
+Tamper policy
+-------------
+A static finding of kind ``"tampering"`` in student cell X, or an integrity probe that found
+a change before or during test cell T, makes every autograded test cell after X
+(respectively T and every test after it) score 0 and marks those grades for manual review in
+nbgrader (formgrader shows them; the submission's notebook is flagged). The reason reads
+``"tampering: <what> in cell X (line N); tests after it score 0, needs instructor
+review"``. Tests before X keep their
+points: cells run in order, so code in X cannot have affected them. A false alarm costs an
+instructor a look, never a silent wrong grade. The scan raises the bar; it does not prove
+good faith: code that builds its attack from strings at run time can escape it, which is
+what the run-time probe is for, and what both miss is up to the instructor's review.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+import json
+import re
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+import nbformat
+
+from grading.errors import InvalidNotebook
+
+__all__ = [
+    "Finding",
+    "InvalidNotebook",
+    "cell_label",
+    "grade_id",
+    "is_locked_code",
+    "is_solution_cell",
+    "is_test_cell",
+    "is_tracked_cell",
+    "read_notebook",
+    "restore",
+    "scan_notebook",
+    "scan_source",
+]
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def _nbgrader(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta if isinstance(meta, dict) else {}
+
+
+def grade_id(cell) -> str | None:
+    """The cell's nbgrader ``grade_id``, or ``None``.
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        A notebook cell.
+
+    Returns
+    -------
+    str or None
+        The id when the cell carries nbgrader metadata with one.
+    """
+    value = _nbgrader(cell).get("grade_id")
+    return value if isinstance(value, str) and value else None
+
+
+def is_tracked_cell(cell) -> bool:
+    """Whether nbgrader tracks the cell (graded, solution, locked or task cell with an id).
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        A notebook cell.
+
+    Returns
+    -------
+    bool
+        ``True`` for cells the source defines by ``grade_id``.
+    """
+    meta = _nbgrader(cell)
+    flags = any(meta.get(k) for k in ("grade", "solution", "locked", "task"))
+    return bool(flags and grade_id(cell))
+
+
+def is_solution_cell(cell) -> bool:
+    """Whether the student writes this cell (an nbgrader solution cell).
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        A notebook cell.
+
+    Returns
+    -------
+    bool
+        ``True`` for solution cells.
+    """
+    return bool(_nbgrader(cell).get("solution"))
+
+
+def is_locked_code(cell) -> bool:
+    """Whether a code cell comes from the source as it is (setup and test cells).
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        A notebook cell.
+
+    Returns
+    -------
+    bool
+        ``True`` for tracked code cells that are not solution cells.
+    """
+    return cell.get("cell_type") == "code" and is_tracked_cell(cell) and not is_solution_cell(cell)
+
+
+def is_test_cell(cell) -> bool:
+    """Whether the cell is an autograded test (a graded code cell that is not a solution).
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        A notebook cell.
+
+    Returns
+    -------
+    bool
+        ``True`` for autograder test cells.
+    """
+    meta = _nbgrader(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def cell_label(cell, index: int) -> str:
+    """How reasons name a cell: its ``grade_id``, else its position.
+
+    Parameters
+    ----------
+    cell : nbformat.NotebookNode
+        The cell.
+    index : int
+        Its position in the notebook (0-based).
+
+    Returns
+    -------
+    str
+        ``"'test_square'"`` or ``"#7"`` (1-based).
+    """
+    name = grade_id(cell)
+    return f"'{name}'" if name else f"#{index + 1}"
+
+
+def _kind(cell) -> str:
+    meta = _nbgrader(cell)
+    if meta.get("task"):
+        return "task"
+    if meta.get("grade") and not meta.get("solution"):
+        return "test"
+    if meta.get("solution"):
+        return "solution"
+    return "locked"
+
+
+def read_notebook(data: bytes | str, name: str = "notebook") -> nbformat.NotebookNode:
+    """Parse a submitted file as a notebook (nbformat 4).
+
+    Parameters
+    ----------
+    data : bytes or str
+        The file's content.
+    name : str
+        The file's name, for the error.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The notebook, converted to nbformat 4.
+
+    Raises
+    ------
+    InvalidNotebook
+        If it is not JSON, not a notebook, or a notebook nbformat cannot read.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        raw = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidNotebook(f"{name} is not a JSON file ({error})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
+        raise InvalidNotebook(f"{name} is JSON but not a Jupyter notebook (no list of cells)")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        for cell in nb.cells:
+            cell.setdefault("metadata", {})
+            cell.setdefault("source", "")
+            if cell.get("cell_type") not in ("code", "markdown", "raw"):
+                raise ValueError(f"unknown cell type {cell.get('cell_type')!r}")
+    except Exception as error:  # nbformat raises many kinds for damaged notebooks
+        raise InvalidNotebook(f"{name} is not a readable notebook ({error})") from None
+    return nb
+
+
+# --------------------------------------------------------------------------- restoring
+
+_METADATA_FIELDS = ("grade", "solution", "locked", "task", "points")
+
+
+def _fresh(cell, cell_type: str, source: str, metadata: dict):
+    if cell_type == "code":
+        new = nbformat.v4.new_code_cell(source=source, metadata=metadata)
+    elif cell_type == "markdown":
+        new = nbformat.v4.new_markdown_cell(source=source, metadata=metadata)
+    else:
+        new = nbformat.v4.new_raw_cell(source=source, metadata=metadata)
+    if cell is not None and isinstance(cell.get("id"), str):
+        new["id"] = cell["id"]
+    return new
+
+
+def _clean_copy(cell):
+    new = copy.deepcopy(cell)
+    if new.get("cell_type") == "code":
+        new["outputs"] = []
+        new["execution_count"] = None
+    new.get("metadata", {}).pop("cnnlab", None)
+    return new
+
+
+def _free_cell(cell):
+    """A cell the student added (or one that lost its identity): its source, no outputs, and
+    of its metadata only the tags (nothing else matters for grading)."""
+    tags = cell.get("metadata", {}).get("tags")
+    metadata = (
+        {"tags": list(tags)}
+        if isinstance(tags, list) and all(isinstance(t, str) for t in tags)
+        else {}
+    )
+    return _fresh(cell, cell.get("cell_type", "code"), cell.get("source", ""), metadata)
+
+
+def restore(submission, reference, release=None) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Rebuild a submission on the source's skeleton (see the module docstring).
+
+    Locked cells (setup, parameters, tests, tasks) always come from ``reference``. Solution
+    cells keep the student's source with the reference's metadata; earlier copies of a
+    duplicated solution cell stay as ordinary cells (as nbgrader's ``DeduplicateIds`` keeps
+    them), a deleted one is left out (putting the stub back could only overwrite an answer
+    the student moved into another cell). Cells the student added keep their place after the
+    nearest tracked cell above them.
+
+    Parameters
+    ----------
+    submission : nbformat.NotebookNode
+        What the student submitted.
+    reference : nbformat.NotebookNode
+        The graded version of the assignment's notebook: the student version with the
+        hidden tests put back (what nbgrader executes), with nbgrader metadata.
+    release : nbformat.NotebookNode, optional
+        The student version as released, to tell an edited test cell from one that only
+        lacks the hidden tests; default ``reference``.
+
+    Returns
+    -------
+    notebook : nbformat.NotebookNode
+        The notebook to grade, without outputs.
+    reasons : list of str
+        One line per repair, ``"restored: ..."`` (or ``"missing: ..."`` for a solution cell
+        that is gone), in notebook order.
+
+    Raises
+    ------
+    InvalidNotebook
+        If the rebuilt notebook is not valid (a damaged submission).
+    """
+    release = release if release is not None else reference
+    released_source = {grade_id(c): c.source for c in release.cells if is_tracked_cell(c)}
+    tracked = {grade_id(c): c for c in reference.cells if is_tracked_cell(c)}
+    parameters = next(
+        (
+            c
+            for c in reference.cells
+            if "parameters" in c.get("metadata", {}).get("tags", []) and not is_tracked_cell(c)
+        ),
+        None,
+    )
+    total = Counter(grade_id(c) for c in submission.cells if grade_id(c) in tracked)
+
+    reasons: list[str] = []
+    free_after: dict[str | None, list] = {None: []}
+    last_copy: dict[str, object] = {}
+    seen: Counter = Counter()
+    anchor = None
+    for cell in submission.cells:
+        name = grade_id(cell)
+        if name in tracked:
+            seen[name] += 1
+            is_last = seen[name] == total[name]
+            if is_solution_cell(tracked[name]) and not is_last:
+                free_after[anchor].append(_free_cell(cell))  # an earlier copy of an answer
+                continue
+            if is_last:
+                last_copy[name] = cell
+            anchor = name
+            free_after.setdefault(anchor, [])
+            continue
+        if is_tracked_cell(cell):
+            reasons.append(
+                f"restored: a cell claims grade_id '{name}', which the source does not have; "
+                "graded as an ordinary cell"
+            )
+        free = _free_cell(cell)
+        if (
+            parameters is not None
+            and "parameters" in free["metadata"].get("tags", [])
+            and free.get("source") != parameters.source
+        ):
+            reasons.append("restored: the parameters cell was edited; restored from the source")
+            free = _fresh(free, parameters.cell_type, parameters.source, free["metadata"])
+        free_after[anchor].append(free)
+
+    cells = list(free_after[None])
+    for ref_cell in reference.cells:
+        name = grade_id(ref_cell) if is_tracked_cell(ref_cell) else None
+        if name is None:
+            continue  # instructions and plain cells: the student's copies are kept above
+        kind = _kind(ref_cell)
+        submitted = last_copy.get(name)
+        if submitted is None and kind == "solution":
+            reasons.append(
+                f"missing: solution cell '{name}' was deleted or lost its nbgrader metadata; "
+                "graded as submitted"
+            )
+        elif submitted is None:
+            reasons.append(f"restored: {kind} cell '{name}' was deleted; restored from the source")
+            cells.append(_clean_copy(ref_cell))
+        else:
+            changed = [
+                f"{field} {_nbgrader(submitted).get(field)!r} -> {_nbgrader(ref_cell).get(field)!r}"
+                for field in _METADATA_FIELDS
+                if _nbgrader(submitted).get(field) != _nbgrader(ref_cell).get(field)
+            ]
+            if submitted.get("cell_type") != ref_cell.cell_type:
+                changed.append(f"cell type {submitted.get('cell_type')} -> {ref_cell.cell_type}")
+            if changed:
+                reasons.append(
+                    f"restored: {kind} cell '{name}' had its metadata changed "
+                    f"({', '.join(changed)}); reset to the source"
+                )
+            if kind == "solution":
+                metadata = copy.deepcopy(dict(ref_cell.get("metadata", {})))
+                source = submitted.get("source", "")
+                cells.append(_fresh(submitted, ref_cell.cell_type, source, metadata))
+            else:
+                if submitted.get("source", "") not in (released_source.get(name), ref_cell.source):
+                    reasons.append(
+                        f"restored: {kind} cell '{name}' was edited; restored from the source"
+                    )
+                cells.append(_clean_copy(ref_cell))
+        if total[name] > 1:
+            kept = "the last copy is graded" if kind == "solution" else "extra copies removed"
+            reasons.append(f"restored: {kind} cell '{name}' appears {total[name]} times; {kept}")
+        cells.extend(free_after.get(name, []))
+
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(reference.metadata))
+    ids: set[str] = set()
+    for cell in notebook.cells:
+        if not isinstance(cell.get("id"), str) or cell["id"] in ids:
+            cell["id"] = uuid.uuid4().hex[:8]
+        ids.add(cell["id"])
+    try:
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as error:
+        raise InvalidNotebook(f"the submission cannot be rebuilt as a notebook ({error})") from None
+    return notebook, reasons
+
+
+# --------------------------------------------------------------------------- static scan
+
+#: Attributes whose use changes how IPython runs or reports later cells.
+HOOK_ATTRIBUTES = {
+    "set_custom_exc": "set_custom_exc (replaces error reporting)",
+    "custom_exceptions": "custom_exceptions (replaces error reporting)",
+    "showtraceback": "showtraceback (replaces error reporting)",
+    "_showtraceback": "_showtraceback (replaces error reporting)",
+    "showsyntaxerror": "showsyntaxerror (replaces error reporting)",
+    "input_transformers_cleanup": "input_transformers_cleanup (rewrites later cells)",
+    "input_transformers_post": "input_transformers_post (rewrites later cells)",
+    "input_transformer_manager": "input_transformer_manager (rewrites later cells)",
+    "ast_transformers": "ast_transformers (rewrites later cells)",
+    "transform_cell": "transform_cell (rewrites later cells)",
+    "run_cell": "run_cell (replaces how cells run)",
+    "run_cell_async": "run_cell_async (replaces how cells run)",
+    "run_ast_nodes": "run_ast_nodes (replaces how cells run)",
+    "run_code": "run_code (replaces how cells run)",
+    "excepthook": "excepthook (replaces error reporting)",
+    "displayhook": "displayhook (replaces how results show)",
+    "settrace": "settrace (can skip lines of later cells)",
+    "setprofile": "setprofile (runs code around every call)",
+    "user_ns_hidden": "user_ns_hidden",
+    "__code__": "__code__ (rewrites a function's code)",
+    "__globals__": "__globals__ (rewrites a function's globals)",
+    "__defaults__": "__defaults__ (rewrites a function's defaults)",
+    "__kwdefaults__": "__kwdefaults__ (rewrites a function's defaults)",
+    "__subclasses__": "__subclasses__ (reaches every class of the interpreter)",
+}
+#: IPython events a student cell must not hook into.
+EVENT_NAMES = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell", "shell_initialized")
+#: Builtins that tests rely on: rebinding one is tampering (common variable names such as
+#: ``sum``, ``max``, ``list`` or ``input`` are left alone: shadowing them breaks tests at most).
+PROTECTED_BUILTINS = {
+    name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+} | {
+    "print",
+    "isinstance",
+    "issubclass",
+    "len",
+    "abs",
+    "all",
+    "any",
+    "round",
+    "float",
+    "int",
+    "bool",
+    "str",
+    "repr",
+    "getattr",
+    "hasattr",
+    "callable",
+    "exec",
+    "eval",
+    "compile",
+    "globals",
+    "locals",
+    "vars",
+    "open",
+    "__import__",
+    "__build_class__",
+    "__builtins__",
+    "get_ipython",
+}
+#: Environment variables that select how a notebook is graded.
+PROTECTED_ENVIRONMENT = re.compile(r"^(LABCORE_|NBGRADER_|CNNLAB_)")
+#: Configuration namespaces of imported modules a student may set attributes on.
+ATTRIBUTE_ALLOWLIST = ("pandas.options", "matplotlib.rcParams")
+#: Modules whose only purpose here would be to patch other code.
+PATCHING_MODULES = ("unittest.mock", "mock", "pytest", "_pytest")
+#: Magics that run code we cannot see or change how IPython behaves.
+DANGEROUS_MAGICS = {
+    "config": "%config (changes how IPython runs and shows cells)",
+    "run": "%run (runs code from a file)",
+    "load": "%load (loads code from a file)",
+    "alias_magic": "%alias_magic",
+}
+#: ``%config`` targets that only change how figures look.
+SAFE_CONFIG = ("InlineBackend.",)
+#: Magics whose argument or body is Python code (scanned too).
+CODE_MAGICS = {"time", "timeit", "prun", "capture", "debug"}
+_EXIT_CALLS = {
+    "exit": "exit()",
+    "quit": "quit()",
+    "sys.exit": "sys.exit",
+    "os._exit": "os._exit",
+    "os.abort": "os.abort",
+    "os.kill": "os.kill",
+    "os.killpg": "os.killpg",
+    "signal.raise_signal": "signal.raise_signal",
+}
+_SIGNAL_CALLS = {"signal.signal", "signal.setitimer", "signal.alarm", "signal.pthread_sigmask"}
+#: Calls that run code later, when the tests run, or write the interpreter's memory.
+_DEFERRED_CALLS = {
+    "threading.Timer": "threading.Timer (runs code later, while tests run)",
+    "atexit.register": "atexit.register (runs code when the kernel stops)",
+    "ctypes.memmove": "ctypes.memmove (writes the interpreter's memory)",
+    "ctypes.memset": "ctypes.memset (writes the interpreter's memory)",
+    "ctypes.pythonapi": "ctypes.pythonapi (the interpreter's own C functions)",
+}
+_DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__"}
+_ENVIRON_METHODS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
+_MUTATING_METHODS = {
+    "append",
+    "insert",
+    "extend",
+    "update",
+    "pop",
+    "clear",
+    "__setitem__",
+    "remove",
+}
+_SHELL = "<the IPython shell>"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One suspicious construct in a student's cell.
+
+    Attributes
+    ----------
+    kind : str
+        ``"tampering"`` (tests after it score 0, review) or ``"exit"`` (recorded only).
+    what : str
+        What was found, e.g. ``"set_custom_exc (replaces error reporting)"``.
+    cell_index : int
+        The cell's position in the graded notebook (0-based).
+    cell : str
+        The cell's label (:func:`cell_label`).
+    line : int
+        The line in the cell (1-based; the magic's line for code inside a magic).
+    """
+
+    kind: str
+    what: str
+    cell_index: int
+    cell: str
+    line: int
+
+    def reason(self) -> str:
+        """The reason line recorded for this finding.
+
+        Returns
+        -------
+        str
+            ``"tampering: ... in cell X (line N); ..."`` or ``"exit: ..."``.
+        """
+        if self.kind == "exit":
+            return (
+                f"exit: {self.what} in cell {self.cell} (line {self.line}); graded by its "
+                "effect on the kernel"
+            )
+        return (
+            f"tampering: {self.what} in cell {self.cell} (line {self.line}); tests after it "
+            "score 0, needs instructor review"
+        )
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else ``None``."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+class _Scanner(ast.NodeVisitor):
+    """Walks one cell's code; ``aliases`` maps names bound by imports to what they are."""
+
+    def __init__(
+        self,
+        aliases: dict[str, str],
+        protected_names: dict[str, str],
+        guarded_builtins: set[str] | frozenset[str] = frozenset(PROTECTED_BUILTINS),
+    ):
+        self.aliases = aliases
+        self.protected_names = protected_names
+        self.guarded_builtins = guarded_builtins
+        self.found: list[tuple[int, str, str]] = []
+        self.depth = 0  # > 0 inside a function or class body, where names are local
+
+    # helpers
+    def _add(self, node, kind, what):
+        self.found.append((getattr(node, "lineno", 1), kind, what))
+
+    def _resolve(self, node) -> str | None:
+        """The imported thing an expression names (``np.testing`` -> ``numpy.testing``)."""
+        dotted = _dotted(node)
+        if dotted is None:
+            return None
+        root, _, rest = dotted.partition(".")
+        if root in self.aliases:
+            return self.aliases[root] + ("." + rest if rest else "")
+        return None
+
+    def _is_shell(self, node) -> bool:
+        """``get_ipython()``, or a name bound to it."""
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id) == _SHELL
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "get_ipython"
+        )
+
+    def _bind(self, name: str, node, origin: str | None = None):
+        if self.depth and origin is None:
+            return  # a local name shadows nothing the tests see
+        if name in self.guarded_builtins:
+            self._add(node, "tampering", f"rebinds the builtin {name}")
+        elif name in self.protected_names and origin != self.protected_names[name]:
+            self._add(node, "tampering", f"rebinds {name}, which the setup cells define")
+        if origin is not None:
+            self.aliases[name] = origin
+        else:
+            self.aliases.pop(name, None)
+
+    def _check_store_target(self, target, node):
+        if isinstance(target, ast.Name):
+            self._bind(target.id, node)
+        elif isinstance(target, ast.Tuple | ast.List):
+            for element in target.elts:
+                self._check_store_target(element, node)
+        elif isinstance(target, ast.Starred):
+            self._check_store_target(target.value, node)
+        elif isinstance(target, ast.Attribute):
+            self._check_attribute_store(target, node)
+        elif isinstance(target, ast.Subscript):
+            self._check_subscript_store(target, node)
+
+    def _check_attribute_store(self, target: ast.Attribute, node):
+        if target.attr in HOOK_ATTRIBUTES:
+            return  # reported by visit_Attribute
+        resolved = self._resolve(target.value)
+        if resolved is not None and not resolved.startswith(ATTRIBUTE_ALLOWLIST):
+            self._add(node, "tampering", f"monkeypatches {resolved}.{target.attr}")
+        elif self._is_shell(target.value):
+            self._add(node, "tampering", f"changes the IPython shell ({target.attr})")
+        elif self._through_sys_modules(target.value):
+            self._add(
+                node, "tampering", f"monkeypatches a module through sys.modules ({target.attr})"
+            )
+
+    def _through_sys_modules(self, node) -> bool:
+        """Whether an expression reaches into ``sys.modules[...]`` (``sys.modules['np'].x``)."""
+        while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+            if isinstance(node, ast.Subscript) and (
+                (self._resolve(node.value) or _dotted(node.value) or "") == "sys.modules"
+            ):
+                return True
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return False
+
+    def _check_subscript_store(self, target: ast.Subscript, node):
+        resolved = self._resolve(target.value) or _dotted(target.value) or ""
+        namespace = self._namespace_of(target.value)
+        if resolved in ("os.environ",):
+            self._check_environment_key(target.slice, node)
+        elif resolved.startswith("sys.") or resolved == "__builtins__":
+            self._add(node, "tampering", f"changes {resolved}")
+        elif namespace is not None:
+            self._add(node, "tampering", f"writes into the namespace of {namespace}")
+        elif (
+            isinstance(target.value, ast.Call)
+            and isinstance(target.value.func, ast.Name)
+            and target.value.func.id in ("globals", "locals")
+        ):
+            key = target.slice
+            name = key.value if isinstance(key, ast.Constant) else None
+            if not isinstance(name, str):
+                self._add(node, "tampering", "globals()[...] with a computed name")
+            else:
+                self._bind(name, node)
+
+    def _namespace_of(self, node) -> str | None:
+        """The module a ``vars(m)`` or ``m.__dict__`` expression exposes, or ``None``."""
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "vars"
+            and node.args
+        ):
+            return self._resolve(node.args[0]) or ("an object" if node.args else None)
+        if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+            return self._resolve(node.value) or "an object"
+        return None
+
+    def _check_environment_key(self, key, node):
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            if PROTECTED_ENVIRONMENT.match(key.value):
+                self._add(node, "tampering", f"sets the environment variable {key.value}")
+        else:
+            self._add(node, "tampering", "sets an environment variable whose name is computed")
+
+    # statements
+    def visit_Import(self, node):
+        for alias in node.names:
+            if alias.name.startswith(PATCHING_MODULES):
+                self._add(node, "tampering", f"imports {alias.name} (a patching tool)")
+            if alias.asname:
+                self._bind(alias.asname, node, alias.name)
+            else:
+                root = alias.name.split(".")[0]
+                self._bind(root, node, root)
+
+    def visit_ImportFrom(self, node):
+        module = node.module or ""
+        if module.startswith(PATCHING_MODULES) or any(
+            f"{module}.{a.name}".startswith(PATCHING_MODULES) for a in node.names
+        ):
+            self._add(node, "tampering", f"imports from {module} (a patching tool)")
+        for alias in node.names:
+            if alias.name == "*":
+                continue
+            self._bind(alias.asname or alias.name, node, f"{module}.{alias.name}")
+
+    def visit_Assign(self, node):
+        for target in node.targets:
+            self._check_store_target(target, node)
+        # simple aliases of imported things (t = np.testing) and of the shell
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            resolved = _SHELL if self._is_shell(node.value) else self._resolve(node.value)
+            if resolved is not None:
+                self.aliases[node.targets[0].id] = resolved
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node):
+        self._check_store_target(node.target, node)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self._check_store_target(node.target, node)
+        self.generic_visit(node)
+
+    def visit_NamedExpr(self, node):
+        self._check_store_target(node.target, node)
+        self.generic_visit(node)
+
+    def visit_Delete(self, node):
+        for target in node.targets:
+            if isinstance(target, ast.Subscript):
+                self._check_subscript_store(target, node)
+            elif isinstance(target, ast.Attribute):
+                self._check_attribute_store(target, node)
+            elif isinstance(target, ast.Name) and target.id in self.guarded_builtins:
+                self._add(node, "tampering", f"deletes the builtin {target.id}")
+        self.generic_visit(node)
+
+    def visit_FunctionDef(self, node):
+        self._bind(node.name, node)
+        self._visit_body(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        self._bind(node.name, node)
+        self._visit_body(node)
+
+    def visit_Lambda(self, node):
+        self._visit_body(node)
+
+    def _visit_body(self, node):
+        self.depth += 1
+        try:
+            self.generic_visit(node)
+        finally:
+            self.depth -= 1
+
+    def visit_For(self, node):
+        self._check_store_target(node.target, node)
+        self.generic_visit(node)
+
+    def visit_With(self, node):
+        for item in node.items:
+            if item.optional_vars is not None:
+                self._check_store_target(item.optional_vars, node)
+        self.generic_visit(node)
+
+    def visit_Global(self, node):
+        for name in node.names:
+            if name in self.guarded_builtins or name in self.protected_names:
+                self._add(node, "tampering", f"declares global {name}")
+        self.generic_visit(node)
+
+    def visit_Raise(self, node):
+        exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        if isinstance(exc, ast.Name) and exc.id in ("SystemExit", "KeyboardInterrupt"):
+            self._add(node, "exit", f"raise {exc.id}")
+        self.generic_visit(node)
+
+    # expressions
+    def visit_Name(self, node):
+        if node.id == "__builtins__":
+            self._add(node, "tampering", "uses __builtins__")
+
+    def visit_Attribute(self, node):
+        if node.attr in HOOK_ATTRIBUTES:
+            self._add(node, "tampering", HOOK_ATTRIBUTES[node.attr])
+        elif (
+            node.attr in ("register", "unregister", "callbacks")
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "events"
+        ):
+            self._add(node, "tampering", f"events.{node.attr} (runs code around later cells)")
+        elif (
+            node.attr in ("modules", "meta_path", "path_hooks")
+            and self._resolve(node.value) == "sys"
+            and isinstance(node.ctx, ast.Store | ast.Del)
+        ):
+            self._add(node, "tampering", f"changes sys.{node.attr}")
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        func = node.func
+        called = self._resolve(func) or _dotted(func) or ""
+        if (
+            isinstance(func, ast.Name)
+            and func.id in ("exit", "quit")
+            and func.id not in (self.aliases)
+        ):
+            self._add(node, "exit", _EXIT_CALLS[func.id])
+        elif called in _EXIT_CALLS:
+            self._add(node, "exit", _EXIT_CALLS[called])
+        elif called in _SIGNAL_CALLS:
+            self._add(node, "tampering", f"{called} (can ignore the grader's interrupt)")
+        elif called in _DEFERRED_CALLS or called.startswith("ctypes.pythonapi."):
+            self._add(
+                node, "tampering", _DEFERRED_CALLS.get(called, _DEFERRED_CALLS["ctypes.pythonapi"])
+            )
+        elif isinstance(func, ast.Name) and func.id in _DYNAMIC_CALLS:
+            self._add(node, "tampering", f"{func.id}() of code built at run time")
+        elif called == "importlib.import_module" and not (
+            node.args and isinstance(node.args[0], ast.Constant)
+        ):
+            self._add(node, "tampering", "an import whose module name is computed")
+        elif called == "importlib.reload":
+            self._add(node, "tampering", "importlib.reload")
+        elif (
+            isinstance(func, ast.Name)
+            and func.id in ("getattr", "setattr", "delattr", "hasattr")
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value in HOOK_ATTRIBUTES
+        ):
+            self._add(node, "tampering", HOOK_ATTRIBUTES[node.args[1].value])
+        elif (
+            isinstance(func, ast.Name)
+            and func.id in ("setattr", "delattr", "getattr")
+            and any(isinstance(arg, ast.Starred) for arg in node.args)
+        ):
+            self._add(node, "tampering", f"{func.id}() with computed arguments")
+        elif (
+            isinstance(func, ast.Name)
+            and func.id == "getattr"
+            and len(node.args) > 1
+            and not isinstance(node.args[1], ast.Constant)
+            and (self._is_shell(node.args[0]) or (self._resolve(node.args[0]) or "") == "sys")
+        ):
+            self._add(node, "tampering", "getattr() with a computed name on the shell or sys")
+        elif isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
+            target = node.args[0]
+            resolved = self._resolve(target)
+            if resolved is not None and not resolved.startswith(ATTRIBUTE_ALLOWLIST):
+                self._add(node, "tampering", f"{func.id}() on {resolved}")
+            elif self._is_shell(target) or (
+                isinstance(target, ast.Name) and target.id == "__builtins__"
+            ):
+                self._add(node, "tampering", f"{func.id}() on the IPython shell or builtins")
+        elif called in ("os.putenv", "os.unsetenv"):
+            self._check_environment_key(node.args[0] if node.args else None, node)
+        elif isinstance(func, ast.Attribute):
+            owner = self._resolve(func.value) or _dotted(func.value) or ""
+            if owner == "os.environ" and func.attr in _ENVIRON_METHODS:
+                self._check_environment_call(func.attr, node)
+            elif owner in ("sys.modules", "sys.meta_path", "sys.path_hooks") and (
+                func.attr in _MUTATING_METHODS
+            ):
+                self._add(node, "tampering", f"changes {owner}")
+            elif self._is_shell(func.value) and func.attr not in HOOK_ATTRIBUTES:
+                self._check_shell_call(func.attr, node)
+        self.generic_visit(node)
+
+    def _check_environment_call(self, method: str, node):
+        if method in ("clear", "popitem"):
+            self._add(node, "tampering", f"os.environ.{method}()")
+            return
+        if method == "update":
+            for arg in node.args:
+                if isinstance(arg, ast.Dict):
+                    for key in arg.keys:
+                        self._check_environment_key(key, node)
+                else:
+                    self._add(node, "tampering", "os.environ.update() with computed names")
+            for keyword in node.keywords:
+                self._check_environment_key(ast.Constant(keyword.arg or ""), node)
+            return
+        self._check_environment_key(node.args[0] if node.args else None, node)
+
+    def _check_shell_call(self, method: str, node):
+        if method in ("run_line_magic", "run_cell_magic", "magic"):
+            name = (
+                node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else ""
+            )
+            text = (
+                node.args[1].value
+                if len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+                else ""
+            )
+            if name == "config" and str(text).strip().startswith(SAFE_CONFIG):
+                pass  # how figures look: nothing a test depends on
+            elif name in DANGEROUS_MAGICS:
+                self._add(node, "tampering", DANGEROUS_MAGICS[name])
+            elif not (node.args and isinstance(node.args[0], ast.Constant)):
+                self._add(node, "tampering", f"get_ipython().{method}() with a computed name")
+            elif name == "load_ext" and str(text).strip() not in ("autoreload",):
+                self._add(node, "tampering", f"%load_ext {text} (runs an extension's code)")
+            elif name in ("env", "set_env"):
+                key = str(text).replace("=", " ").split()
+                if key and PROTECTED_ENVIRONMENT.match(key[0]):
+                    self._add(node, "tampering", f"sets the environment variable {key[0]}")
+            elif name in CODE_MAGICS:
+                bodies = [str(a.value) for a in node.args[1:] if isinstance(a, ast.Constant)]
+                for body in bodies:
+                    for _, kind, what in _scan_code(body, self.aliases, self.protected_names):
+                        self._add(node, kind, what)
+        elif method not in ("system", "getoutput"):
+            self._add(node, "tampering", f"get_ipython().{method}")
+
+
+# CPython 3.11 counts the AST builder's recursion per interpreter, not per thread, so two
+# threads parsing at once can fail with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905). The grader scans submissions in one thread each.
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time."""
+    with _PARSE_LOCK:
+        return ast.parse(source)
+
+
+def _scan_code(
+    code: str,
+    aliases: dict,
+    protected_names: dict,
+    guarded_builtins: set[str] | frozenset[str] = frozenset(PROTECTED_BUILTINS),
+) -> list[tuple[int, str, str]]:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        python = TransformerManager().transform_cell(code)
+        tree = _parse(python)
+    except (SyntaxError, ValueError):  # does not run at all, so it cannot tamper
+        return []
+    scanner = _Scanner(aliases, protected_names, guarded_builtins)
+    scanner.visit(tree)
+    return scanner.found
+
+
+def scan_source(
+    source: str,
+    aliases: dict[str, str] | None = None,
+    protected_names: dict[str, str] | None = None,
+) -> list[tuple[int, str, str]]:
+    """Scan one cell's code for tampering (see the module docstring).
+
+    Parameters
+    ----------
+    source : str
+        The cell's source, IPython syntax allowed.
+    aliases : dict, optional
+        Names bound by imports so far (``{"np": "numpy"}``); updated with this cell's.
+    protected_names : dict, optional
+        Names the setup cells bind, and to what (rebinding them is tampering).
+
+    Returns
+    -------
+    list of tuple
+        ``(line, kind, what)`` per finding, ``kind`` being ``"tampering"`` or ``"exit"``.
+    """
+    return _scan_code(source, aliases if aliases is not None else {}, protected_names or {})
+
+
+def _setup_bindings(source: str) -> dict[str, str]:
+    """Names a locked cell binds with imports, functions and classes, and what to."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        tree = _parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return {}
+    bound = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                bound[name] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name != "*":
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound[node.name] = f"<setup>.{node.name}"
+    return bound
+
+
+#: Builtins no student code may rebind, whether or not a test uses them.
+ALWAYS_GUARDED = frozenset({"__builtins__", "__import__", "__build_class__", "get_ipython"})
+
+
+def _names_used(sources) -> set[str]:
+    """Every name the given cells read."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    used = set()
+    for source in sources:
+        try:
+            tree = _parse(TransformerManager().transform_cell(source))
+        except (SyntaxError, ValueError):
+            continue
+        used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return used
+
+
+def scan_notebook(notebook) -> list[Finding]:
+    """Scan every cell the student wrote, in order, sharing what imports bind.
+
+    Parameters
+    ----------
+    notebook : nbformat.NotebookNode
+        The notebook to grade (after :func:`restore`).
+
+    Returns
+    -------
+    list of Finding
+        In notebook order.
+    """
+    aliases: dict[str, str] = {}
+    protected: dict[str, str] = {}
+    findings = []
+    # a builtin's name used as a variable matters only where a test or setup cell uses it
+    used = _names_used(c.source for c in notebook.cells if is_locked_code(c))
+    guarded = (PROTECTED_BUILTINS & used) | ALWAYS_GUARDED
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        student_written = is_solution_cell(cell) or not is_tracked_cell(cell)
+        if not student_written:
+            bindings = _setup_bindings(cell.source)
+            protected.update(bindings)
+            aliases.update({k: v for k, v in bindings.items() if not v.startswith("<setup>")})
+            continue
+        for line, kind, what in _scan_code(cell.source, aliases, protected, guarded):
+            findings.append(Finding(kind, what, index, cell_label(cell, index), line))
+    return findings
