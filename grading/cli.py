@@ -1,10 +1,13 @@
 """The ``cnnlab`` command: one subcommand per job, each a thin layer over a Python API.
 
-Each subcommand lives in its own module, which defines ``add_arguments(parser)`` and
-``main(args) -> int`` next to the functions that do the work. Modules that are slow to
-import keep their options in :mod:`grading.options`. A command's module is imported only
-once its arguments parsed and the assignments it names exist, so ``--help``, a mistyped
-option (answered with the closest one) and an unknown assignment answer at once.
+Each subcommand lives in its own module, which defines ``add_arguments(parser)`` (adds
+the subcommand's options to its ``argparse.ArgumentParser``) and ``main(args) -> int``
+(takes the parsed ``argparse.Namespace``, returns the exit status) next to the functions
+that do the work; their docstrings say only what is particular to the command. Modules
+that are slow to import keep their options in :mod:`grading.options`. A command's module
+is imported only once its arguments parsed and the assignments it names exist, so
+``--help``, a mistyped option (answered with the closest one) and an unknown assignment
+answer at once.
 
 A command's ``main`` calls the API and prints the result; it does not catch errors. This
 module reports them for every command the same way: ``cnnlab <command>: <message>`` on
@@ -21,7 +24,6 @@ import argparse
 import contextlib
 import difflib
 import importlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -184,15 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         interrupted.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    with _course_selected(argv) as argv:
-        return _main(argv)
+    argv, course = _take_course(argv)
+    return _main(argv, course)
 
 
-@contextlib.contextmanager
-def _course_selected(argv: list[str]):
-    """Take ``--course DIR`` out of the arguments and set ``CNNLAB_ROOT`` while they run."""
-    from grading.paths import ROOT_ENV
-
+def _take_course(argv: list[str]) -> tuple[list[str], str | None]:
+    """Take ``--course DIR`` out of the arguments (it may come before or after the command)."""
     rest, course, index = [], None, 0
     while index < len(argv):
         if argv[index] == "--course" and index + 1 < len(argv):
@@ -203,19 +202,25 @@ def _course_selected(argv: list[str]):
         else:
             rest.append(argv[index])
         index += 1
-    saved = os.environ.get(ROOT_ENV)
-    if course:
-        os.environ[ROOT_ENV] = str(Path(course).expanduser().resolve())
-    try:
-        yield rest
-    finally:
-        if course and saved is None:
-            os.environ.pop(ROOT_ENV, None)
-        elif course:
-            os.environ[ROOT_ENV] = saved
+    return rest, course
 
 
-def _main(argv: list[str]) -> int:
+def _course(folder: str | None) -> contextlib.AbstractContextManager:
+    """What ``--course DIR`` selects: the course :func:`grading.paths.course_paths` answers.
+
+    Selected with :func:`grading.paths.course_selected`, in this thread, not by setting
+    ``CNNLAB_ROOT``: ``os.environ`` is shared by every thread and inherited by every child
+    process, and each command passes its course on as an argument (or, to a child that
+    needs it, in its ``env``).
+    """
+    if not folder:
+        return contextlib.nullcontext()
+    from grading.paths import course_at, course_selected
+
+    return course_selected(course_at(folder, "--course "))
+
+
+def _main(argv: list[str], course: str | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=command if command in COMMANDS else None)
     args, extras = parser.parse_known_args(argv)
@@ -226,7 +231,8 @@ def _main(argv: list[str]) -> int:
         subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
     try:
-        return _run(args)
+        with _course(course):
+            return _run(args)
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130

@@ -345,19 +345,11 @@ def run_course(
 def main(args: argparse.Namespace) -> int:
     """Run ``cnnlab course`` and print each step and where the results are.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments (see :func:`add_arguments`).
-
-    Returns
-    -------
-    int
-        0 when no step failed, 1 otherwise.
+    Returns 0 when no step failed, 1 otherwise.
     """
-    from labcore import data
+    from labcore.datastore import data_dir, mirror_dir
 
-    print(f"data: {data.data_dir()}; mirror: {data.mirror_dir() or '(LABCORE_DATA_MIRROR unset)'}")
+    print(f"data: {data_dir()}; mirror: {mirror_dir() or '(LABCORE_DATA_MIRROR unset)'}")
     course = run_course(
         profile=args.profile,
         jobs=args.jobs,

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading.autograde.integrity import grade_id, is_solution_cell, is_test_cell
+from grading.autograde.cells import grade_id, is_solution_cell, is_test_cell
 from grading.base.regions import DELIMITERS, SOLUTION
 from grading.paths import CoursePaths
 
@@ -84,7 +84,7 @@ KINDS = (
     "invalid_json",
     "not_a_notebook",
 )
-#: The status each kind should get (see :func:`grading.autograde.run.status_of`).
+#: The status each kind should get (see :func:`grading.autograde.task.status_of`).
 EXPECTED_STATUS = {
     "correct": "ok",
     "blank": "ok",

@@ -16,9 +16,8 @@ errors. :func:`grading.cli.main` catches them once for every command, prints
 Each module's own error (:class:`grading.base.nbgrader_driver.NbgraderError`,
 :class:`grading.release.ReleaseLeakError`, :class:`grading.base.gradebook.GradebookError`,
 :class:`grading.autograde.run.AutogradeError`, :class:`grading.autograde.cluster.ClusterError`,
-:class:`grading.autograde.integrity.InvalidNotebook`) is defined here and re-exported there. Each
-also
-keeps the built-in base it had (``RuntimeError`` or ``ValueError``), so code that catches
+:class:`grading.autograde.cells.InvalidNotebook`) is defined here and re-exported there. Each
+also keeps the built-in base it had (``RuntimeError`` or ``ValueError``), so code that catches
 those still catches it.
 """
 
@@ -74,14 +73,14 @@ class ReleaseLeakError(CommandFailed, RuntimeError):
 
     Parameters
     ----------
-    leaks : list of grading.release.Leak
+    leaks : list of grading.base.leaks.Leak
         Every leak found.
     removed : list of pathlib.Path, optional
         The leaking release folders that were removed.
 
     Attributes
     ----------
-    leaks : list of grading.release.Leak
+    leaks : list of grading.base.leaks.Leak
         Every leak found.
     """
 

@@ -380,13 +380,7 @@ def export_grades(
 
 
 def add_arguments(parser) -> None:
-    """Add ``cnnlab export`` arguments.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add ``cnnlab export`` arguments."""
     add_gradebook_option(parser)
     parser.add_argument(
         "--output", "-o", metavar="CSV", help="file to write (build/grades.csv)", default=None
@@ -403,16 +397,8 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     """Run ``cnnlab export``.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0 on success. A missing or unreachable gradebook or an empty class (exit status 2)
-        is raised for :mod:`grading.cli`.
+    Returns 0 on success. A missing or unreachable gradebook or an empty class (exit status
+    2) is raised for :mod:`grading.cli`.
     """
     paths = course_paths()
     output = export_grades(paths, args.db, args.output, getattr(args, "format", "plain"))

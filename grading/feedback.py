@@ -23,9 +23,10 @@ This module composes nbgrader's feedback step with more preprocessors:
 The student still sees the cell's score, that the test failed, and the error type and
 message (``AssertionError: ...``). A run of removed lines shows as one
 ``[hidden test line removed]``, bracket-only lines of a removed statement (``)``, ``]``)
-included, and lines the grader added to a test cell (a completion marker a traceback may
-quote) are left out. nbgrader's list of graded cells names each test cell after the exercise
-it tests ("Tests of mnist_build_model") instead of "Test cell".
+included. The grader adds nothing to a test cell (scores are decided outside the kernel), so
+a traceback quotes only the course's and the student's lines. nbgrader's list of graded
+cells names each test cell after the exercise it tests ("Tests of mnist_build_model")
+instead of "Test cell".
 """
 
 from __future__ import annotations
@@ -60,26 +61,12 @@ __all__ = [
 #: What replaces an output line that showed hidden-test source.
 REMOVED_LINE = "[hidden test line removed]"
 _HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-#: What the grader adds to a test cell to see it finish (grading.autograde.integrity), as a
-#: traceback
-#: may quote it: never the student's code, so never in feedback.
-_GRADER_MARKER = "cnnlab-done-"
-_GRADER_VALUE = "__cnnlab_value__"
-_GRADER_VALUE_ONLY = re.compile(rf"^\s*(?:-*>\s*)?\d*\s*{_GRADER_VALUE}\s*$")
 #: A traceback source line holding only brackets and punctuation (``      5 )``).
 _SKELETON_LINE = re.compile(r"^\s*(?:-*>\s*)?\d*\s*[()\[\]{},;:.]*[()\[\]{}][()\[\]{},;:.\s]*$")
 
 
-def _grader_line(plain: str) -> str | None:
-    """A traceback line as the student wrote it: ``None`` for a line the grader added
-    (its completion marker), the line without the grader's wrapper otherwise."""
-    if _GRADER_MARKER in plain or _GRADER_VALUE_ONLY.match(plain):
-        return None
-    return plain.replace(f"{_GRADER_VALUE} = (", "") if _GRADER_VALUE in plain else plain
-
-
 def scrub_text(text: str, hidden_lines: list[str]) -> str:
-    """Replace every line that shows hidden-test source; drop the grader's own lines.
+    """Replace every line that shows hidden-test source.
 
     Parameters
     ----------
@@ -93,17 +80,11 @@ def scrub_text(text: str, hidden_lines: list[str]) -> str:
     str
         ``text`` with each run of lines that contain a hidden line or a hidden-test
         delimiter replaced by one :data:`REMOVED_LINE` (line endings kept), bracket-only
-        lines of the same statement (``)``, ``]``) included; lines the grader added to a
-        test cell (its completion marker) are left out.
+        lines of the same statement (``)``, ``]``) included.
     """
     lines, removed = [], []
     for line in text.splitlines(keepends=True):
         plain = strip_ansi(line)
-        student = _grader_line(plain)
-        if student is None:
-            continue
-        if student != plain:
-            line = student
         lines.append(line)
         removed.append(
             any(marker in plain for marker in _HIDDEN_MARKERS)
@@ -383,16 +364,8 @@ def generate_feedback(
 def main(args) -> int:
     """Run ``cnnlab feedback``.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0 on success. An nbgrader failure for a submission (exit status 1), bad arguments
-        or an empty class (2) are raised for :mod:`grading.cli`.
+    Returns 0 on success. An nbgrader failure for a submission (exit status 1), bad
+    arguments or an empty class (2) are raised for :mod:`grading.cli`.
     """
     paths = course_paths()
     written = generate_feedback(paths, args.assignments or None, args.db)

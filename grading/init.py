@@ -181,13 +181,7 @@ def init_course(
 
 
 def add_arguments(parser) -> None:
-    """Add ``cnnlab init`` arguments.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add ``cnnlab init`` arguments."""
     parser.add_argument("folder", metavar="DIR", help="the new course's folder")
     parser.add_argument(
         "--assignment",
@@ -202,16 +196,8 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     """Run ``cnnlab init``.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0 on success. A folder that is a course already (exit status 2) is raised for
-        :mod:`grading.cli`.
+    Returns 0 on success. A folder that is a course already (exit status 2) is raised for
+    :mod:`grading.cli`.
     """
     written = init_course(args.folder, args.example_assignment, args.title)
     for path in written:

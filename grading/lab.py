@@ -44,8 +44,8 @@ from urllib.parse import quote, urlencode
 
 from grading.base.nbgrader_driver import CONFIG_FILE
 from grading.errors import BadInput
-from grading.kit import student_copies, student_folder
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths, course_paths
+from grading.student import student_copies, student_folder
 
 __all__ = [
     "CONFIG_DIR",
@@ -234,13 +234,7 @@ def lab_command(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab lab``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the options of ``cnnlab lab``."""
     who = parser.add_mutually_exclusive_group()
     who.add_argument(
         "--student",
@@ -319,17 +313,9 @@ def _instructor_start(paths: CoursePaths, assignment: str | None) -> tuple[Path,
 def main(args: argparse.Namespace) -> int:
     """Run ``cnnlab lab``: prepare the folder, print the address, run JupyterLab.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        JupyterLab's exit status. Bad arguments or a missing course or assignment (exit
-        status 2), and a failed release of an assignment that had to be released (1), are
-        raised for :mod:`grading.cli`.
+    Returns JupyterLab's exit status. Bad arguments or a missing course or assignment (exit
+    status 2), and a failed release of an assignment that had to be released (1), are raised
+    for :mod:`grading.cli`.
     """
     paths = course_paths()
     if args.mode == "instructor":

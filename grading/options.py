@@ -1,6 +1,6 @@
 """The options of the ``cnnlab`` commands whose modules are slow to import.
 
-``cnnlab run --help`` must answer at once, but :mod:`grading.runner.run` imports papermill,
+``cnnlab run --help`` must answer at once, but :mod:`grading.runner.run` imports nbformat,
 :mod:`grading.runner.check` and :mod:`grading.feedback` import nbgrader, and :mod:`grading.course`
 imports all of them. Their ``add_arguments`` live here, in a module that imports only the
 standard library and :mod:`labcore.profile`, and each of those modules re-exports its own as
@@ -100,13 +100,7 @@ def _add_notebooks_argument(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def add_course_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab course``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the options of ``cnnlab course``."""
     _add_notebook_run_options(parser, "grade")
     parser.add_argument(
         "--submissions", default=None, help="folder or LMS zip of real submissions to grade too"
@@ -117,13 +111,7 @@ def add_course_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab run``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the options of ``cnnlab run``."""
     _add_notebooks_argument(parser, "run")
     parser.add_argument(
         "-p",
@@ -141,24 +129,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab check``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the options of ``cnnlab check``."""
     _add_notebooks_argument(parser, "check")
 
 
 def add_autograde_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab autograde``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the options of ``cnnlab autograde``."""
     add_assignments_argument(parser, "all with submissions")
     parser.add_argument(
         "-j", "--jobs", type=int, default=None, help="submissions at once (one per core)"
@@ -193,25 +169,13 @@ def add_autograde_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab feedback``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the options of ``cnnlab feedback``."""
     add_assignments_argument(parser, "all autograded")
     add_gradebook_option(parser)
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``cnnlab report``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the options of ``cnnlab report``."""
     add_gradebook_option(parser)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "COURSE_FILE",
     "CoursePaths",
     "assignment_name_problem",
+    "course_at",
     "course_paths",
     "course_selected",
     "find_notebooks",
@@ -99,10 +100,7 @@ def find_root(start: Path | None = None) -> Path:
         If no course root can be found.
     """
     if os.environ.get(ROOT_ENV):
-        root = Path(os.environ[ROOT_ENV]).expanduser().resolve()
-        if not (root / "notebooks").is_dir():
-            raise FileNotFoundError(f"{ROOT_ENV}={root} has no notebooks/ folder.")
-        return root
+        return _course_folder(os.environ[ROOT_ENV], f"{ROOT_ENV}=")
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if _is_root(folder):
@@ -115,6 +113,14 @@ def find_root(start: Path | None = None) -> Path:
         f"notebooks/ and {COURSE_FILE}), give --course DIR, set {ROOT_ENV}, or create one "
         "with `cnnlab init DIR`."
     )
+
+
+def _course_folder(folder: str | Path, named_by: str) -> Path:
+    """``folder`` resolved; it must hold ``notebooks/`` (``named_by`` says who named it)."""
+    root = Path(folder).expanduser().resolve()
+    if not (root / "notebooks").is_dir():
+        raise FileNotFoundError(f"{named_by}{root} has no notebooks/ folder.")
+    return root
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,29 @@ def course_paths(root: Path | None = None) -> CoursePaths:
         else (root / "build")
     )
     return CoursePaths(root=root, build=build)
+
+
+def course_at(folder: str | Path, named_by: str = "") -> CoursePaths:
+    """The course in ``folder``, checked: what ``cnnlab --course DIR`` selects.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The course folder (``~`` expanded, made absolute).
+    named_by : str, optional
+        Who named it, for the error message, e.g. ``"--course "``.
+
+    Returns
+    -------
+    CoursePaths
+        As :func:`course_paths` gives for that root.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no ``notebooks/`` folder.
+    """
+    return course_paths(_course_folder(folder, named_by))
 
 
 def unknown_assignment(

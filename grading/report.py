@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from grading.base.nbgrader_driver import existing_gradebook_url
-from grading.collect import read_quarantine_ledger
+from grading.collect.store import read_quarantine_ledger
 from grading.errors import BadInput
 from grading.export import format_points, submission_scores
 from grading.options import add_report_arguments as add_arguments  # noqa: F401 (grading.cli)
@@ -465,16 +465,8 @@ def write_report(paths: CoursePaths | None = None, db_url: str | None = None) ->
 def main(args) -> int:
     """Run ``cnnlab report``.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0 on success. A missing or unreachable gradebook or an empty class (exit status 2)
-        is raised for :mod:`grading.cli`.
+    Returns 0 on success. A missing or unreachable gradebook or an empty class (exit status
+    2) is raised for :mod:`grading.cli`.
     """
     output = write_report(course_paths(), args.db)
     print(f"wrote {output}")

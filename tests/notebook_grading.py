@@ -128,7 +128,7 @@ __all__ = [
 
 #: The checkout whose ``notebooks/`` are graded.
 COURSE_ROOT = Path(__file__).resolve().parent.parent
-#: Submission statuses of a notebook that graded normally (see ``grading.autograde.run``).
+#: Submission statuses of a notebook that graded normally (see ``grading.autograde.task``).
 GRADED_NORMALLY = ("ok",)
 
 
@@ -774,7 +774,7 @@ class AssignmentGradingTests:
             if written
             else f"({auto:.0f} in total, graded automatically)"
         )
-        assert promise in source.cells[0].source
+        assert promise in source.cells[1].source
         for cell in source.cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade_id") in self.expected_written:  # a written answer, by hand

@@ -123,6 +123,7 @@ def test_script_command_points_at_a_benchmark(benchlib):
 # --------------------------------------------------------------------------- the scripts
 
 
+@pytest.mark.slow
 def test_mnist_speed_runs_fresh_workers_and_summarises(mirror):
     figures, output = run_script(
         "bench/mnist_speed.py",
@@ -143,6 +144,7 @@ def test_mnist_speed_runs_fresh_workers_and_summarises(mirror):
     assert "epoch 1/1: test accuracy" in output
 
 
+@pytest.mark.slow
 def test_mnist_speed_seed_worker_trains_as_published(mirror):
     figures, output = run_script(
         "bench/mnist_speed.py", "--worker", "seed", "--epochs", "1", "--train-size", "2000"
@@ -154,6 +156,7 @@ def test_mnist_speed_seed_worker_trains_as_published(mirror):
     assert "val_accuracy" in output  # training.fit's line per epoch
 
 
+@pytest.mark.slow
 def test_pneumonia_quality_worker_chooses_the_threshold_on_validation(mirror):
     figures, output = run_script(
         "bench/pneumonia_quality.py", "--worker", "--seed", "1", "--epochs", "1"
@@ -168,6 +171,7 @@ def test_pneumonia_quality_worker_chooses_the_threshold_on_validation(mirror):
     assert "threshold" in output and "(validation)" in output
 
 
+@pytest.mark.slow
 def test_course_run_pipeline_worker_reads_the_xray_sample(mirror):
     figures, _ = run_script("bench/course_run.py", "--pipeline-worker", "smoke")
     assert figures["image_size"] == 64 and figures["batch_size"] == 16

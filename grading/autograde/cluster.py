@@ -12,7 +12,7 @@ How a class travels
 -------------------
 Each submission is one Dask task, :func:`grade_on_worker`, keyed by
 :func:`task_key` (assignment, student and content hash: the dashboard shows who is being
-graded). A :class:`grading.autograde.run.GradingTask` carries the submission's files as bytes
+graded). A :class:`grading.autograde.task.GradingTask` carries the submission's files as bytes
 and nothing that lives on this machine's disk, so workers need no shared filesystem
 ("shipping" is the only mode, and a shared filesystem simply goes unused). The assignment's
 template (source, release, private gradebook; :mod:`grading.base.template`) is the same for every
@@ -22,7 +22,7 @@ depend on it. A worker that dies holding it costs a recomputation, not the class
 On the worker, :func:`grade_on_worker` checks that it runs the client's course code
 (:func:`worker_environment`, :func:`environment_problems`), gives the kernels a fair share
 of the machine's cores (:func:`threads_per_host`), runs
-:func:`grading.autograde.run.grade_submission` (the sandbox, with the limits the task carries)
+:func:`grading.autograde.grade.grade_submission` (the sandbox, with the limits the task carries)
 and names itself in the result (:func:`worker_label`), which the gradebook's log keeps.
 
 This module does not import :mod:`grading.autograde.run`, which imports it: :func:`connect`
@@ -60,8 +60,8 @@ from grading.base.template import AssignmentTemplate
 from grading.errors import ClusterError
 from grading.processes import available_cores
 
-if TYPE_CHECKING:  # for annotations only: grading.autograde.run imports this module
-    from grading.autograde.run import GradingResult, GradingTask, SubmissionOutcome
+if TYPE_CHECKING:  # for annotations only
+    from grading.autograde.task import GradingResult, GradingTask, SubmissionOutcome
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -252,7 +252,7 @@ def task_key(task: GradingTask) -> str:
 
     Parameters
     ----------
-    task : grading.autograde.run.GradingTask
+    task : grading.autograde.task.GradingTask
         The submission.
 
     Returns
@@ -294,10 +294,10 @@ def grade_on_worker(
     Parameters
     ----------
     grade : callable
-        :func:`grading.autograde.run.grade_submission` (Dask sends it by name).
+        :func:`grading.autograde.grade.grade_submission` (Dask sends it by name).
     failed : callable
-        :func:`grading.autograde.run.error_result`, for a worker that cannot grade.
-    task : grading.autograde.run.GradingTask
+        :func:`grading.autograde.task.error_result`, for a worker that cannot grade.
+    task : grading.autograde.task.GradingTask
         The submission, without its template.
     template : grading.base.template.AssignmentTemplate
         The assignment's template (the result of :func:`hold_template`).
@@ -310,8 +310,8 @@ def grade_on_worker(
 
     Returns
     -------
-    grading.autograde.run.GradingResult
-        As :func:`grading.autograde.run.grade_submission` returns it, with ``worker_host`` set to
+    grading.autograde.task.GradingResult
+        As :func:`grading.autograde.grade.grade_submission` returns it, with ``worker_host`` set to
         :func:`worker_label`.
     """
     from distributed import get_worker
@@ -346,7 +346,7 @@ class DaskGrading(concurrent.futures.Executor):
     """Grade on a Dask cluster, as the executor :func:`grading.autograde.run.autograde` uses.
 
     Made by :func:`connect`. Only ``submit(grade, task)`` is supported; its future always
-    ends with a :class:`grading.autograde.run.GradingResult` (status ``"error"`` when the cluster
+    ends with a :class:`grading.autograde.task.GradingResult` (status ``"error"`` when the cluster
     failed on the task), never with an exception.
 
     Parameters
@@ -356,10 +356,10 @@ class DaskGrading(concurrent.futures.Executor):
     workers : dict
         Worker address -> :func:`worker_environment` at the start.
     grade : callable
-        The grading function, :func:`grading.autograde.run.grade_submission`.
+        The grading function, :func:`grading.autograde.grade.grade_submission`.
     failed : callable
         Makes the result of a task the cluster failed on,
-        :func:`grading.autograde.run.error_result`.
+        :func:`grading.autograde.task.error_result`.
     retries : int
         Dask ``retries`` per task.
 
@@ -425,14 +425,14 @@ class DaskGrading(concurrent.futures.Executor):
         fn : callable
             Must be the ``grade`` function this executor was made with.
         *args
-            The :class:`grading.autograde.run.GradingTask`.
+            The :class:`grading.autograde.task.GradingTask`.
         **kwargs
             None accepted.
 
         Returns
         -------
         concurrent.futures.Future
-            Ends with the :class:`grading.autograde.run.GradingResult`; cancelling it cancels
+            Ends with the :class:`grading.autograde.task.GradingResult`; cancelling it cancels
             the Dask task.
 
         Raises
@@ -550,7 +550,7 @@ def connect(
         :mod:`grading.autograde.run` passes its own, so this module need not import it.
     clean : callable
         Removes a worker's stale scratch folders,
-        :func:`grading.autograde.run.clean_stale_scratch`.
+        :func:`grading.autograde.grade.clean_stale_scratch`.
     scratch_root : str, optional
         The scratch root on the workers (default their ``CNNLAB_SCRATCH_DIR``, else their
         temporary folder).
@@ -612,8 +612,8 @@ def worker_tally(outcomes: list[SubmissionOutcome]) -> list[tuple[str, int, floa
 
     Parameters
     ----------
-    outcomes : list of grading.autograde.run.SubmissionOutcome
-        A run's graded submissions (:attr:`grading.autograde.run.AutogradeSummary.graded`).
+    outcomes : list of grading.autograde.task.SubmissionOutcome
+        A run's graded submissions (:attr:`grading.autograde.task.AutogradeSummary.graded`).
 
     Returns
     -------

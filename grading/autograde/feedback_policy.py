@@ -109,7 +109,7 @@ class FeedbackPolicy(NbGraderPreprocessor):
         tuple
             The cell and the resources.
         """
-        from grading.autograde.integrity import is_test_cell
+        from grading.autograde.cells import is_test_cell
 
         if cell.cell_type != "code":
             return cell, resources

@@ -1,13 +1,14 @@
 """The grading program of one submission: nbgrader's autograde, with the kernel in the sandbox.
 
-:func:`grading.autograde.sandbox.run_grading_program` runs :func:`main` for each submission, forked
-from a warm server (or as ``python -m grading.autograde.grade_in_sandbox JOB_DIR``). It runs as the
-grader's user, outside the sandbox, and never imports from or resolves paths through the
+:func:`grading.autograde.grading_server.run_grading_program` runs :func:`main` for each
+submission, forked from a warm server (or as
+``python -m grading.autograde.grade_in_sandbox JOB_DIR``). It runs as the grader's user,
+outside the sandbox, and never imports from or resolves paths through the
 kernel's files. It runs nbgrader's own ``Autograde`` converter, configured by
 ``grading/nbgrader_config.py``, on the job's private course folder and private gradebook,
 with one preprocessor replaced: :class:`SandboxedExecute`, nbgrader's ``Execute`` whose
-kernel starts in the sandbox (:class:`grading.autograde.sandbox.SandboxedKernelManager`), with four
-additions:
+kernel starts in the sandbox
+(:class:`grading.autograde.kernel_manager.SandboxedKernelManager`), with four additions:
 
 - the submission's wall-clock budget: each cell gets at most the time left, and once it is
   used up the remaining cells do not run;
@@ -62,22 +63,19 @@ from nbgrader.preprocessors import (
 from traitlets import Float, Unicode
 from traitlets.config import Config
 
-from grading.autograde import sandbox
-from grading.autograde.integrity import cell_label, is_locked_code, is_test_cell
+from grading.autograde.cells import cell_label, is_locked_code, is_test_cell
+from grading.autograde.kernel_manager import SandboxedKernelManager, write_kernelspec
 from grading.autograde.probe import (
     PROBED_MODULES,
     compare,
-    forget_code,
+    forget_expression,
+    parse_forget_reply,
     parse_reply,
     probe_expression,
     probed_names,
 )
-from grading.autograde.sandbox import (
-    MemoryWatchdog,
-    SandboxLimits,
-    kill_children,
-    write_kernelspec,
-)
+from grading.autograde.processes import MemoryWatchdog, kill_children
+from grading.autograde.sandbox import SandboxLimits
 from grading.autograde.scoring import declares_partial_credit, outputs_for_nbgrader, score_test_cell
 
 __all__ = ["NOT_RUN", "SandboxedAutograde", "SandboxedExecute", "main", "not_run_output"]
@@ -182,6 +180,7 @@ class SandboxedExecute(Execute):
         self._probed = probed_names(locked)
         self._reference: dict | None = None
         self._unchecked: list[str] = []  # student cells run since the last probe
+        self._linecache_kept: set[int] = set()  # cached sources the last forget kept
         self._tampered = False
         ignore = self.config.get("IgnorePattern", {})
         self._ignore_pattern = ignore.get("pattern", "") if ignore.get("enabled") else ""
@@ -277,10 +276,15 @@ class SandboxedExecute(Execute):
         if not lines:
             return
         saved, self.timeout = self.timeout, 30
+        expression = forget_expression(lines, self._linecache_kept)
+        self._linecache_kept = set()  # until the kernel answers: read every entry next time
         try:
-            self.wait_for_reply(
-                self.kc.execute(forget_code(lines), silent=True, store_history=False)
+            reply = self.wait_for_reply(
+                self.kc.execute(
+                    "", silent=True, store_history=False, user_expressions={"forget": expression}
+                )
             )
+            self._linecache_kept = parse_forget_reply(reply)
         except (CellTimeoutError, DeadKernelError, TimeoutError):
             pass  # a kernel that does not answer is judged by the probe next
         finally:
@@ -493,7 +497,7 @@ def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) ->
         CheckCellMetadata,
     ]
     config.Execute.timeout = max(1, math.ceil(limits.cell_timeout))
-    config.SandboxedExecute.kernel_manager_class = sandbox.SandboxedKernelManager
+    config.SandboxedExecute.kernel_manager_class = SandboxedKernelManager
     config.SandboxedKernelManager.job_dir = str(job_dir)
     config.SandboxedKernelManager.files_dir = job["files"]
     config.SandboxedKernelManager.limits_json = json.dumps(limits.to_dict())
@@ -523,7 +527,6 @@ def main(argv: list[str] | None = None) -> int:
         0 when nbgrader finished (whatever the grades), 1 when it failed.
     """
     global _watchdog
-    from grading.base.gradebook import ensure_alembic_on_path
     from grading.base.nbgrader_driver import NbgraderError, run_converter
 
     started = time.monotonic()
@@ -538,7 +541,6 @@ def main(argv: list[str] | None = None) -> int:
         write_kernelspec(job_dir / "jupyter", kernel_name)
     os.environ["JUPYTER_PATH"] = str(job_dir / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(job_dir / "runtime")
-    ensure_alembic_on_path()
 
     _watchdog = MemoryWatchdog(limits.memory_limit_mb)
     _watchdog.start()

@@ -267,7 +267,7 @@ def run_grading_program(job_dir: Path, *, timeout: float, log_path: Path) -> San
     SandboxOutcome
         How it ended.
     """
-    from grading.autograde.sandbox import kill_process_tree
+    from grading.autograde.processes import kill_process_tree
 
     started = time.monotonic()
     server = _the_server()
@@ -296,7 +296,7 @@ def kill_running() -> int:
     int
         How many were killed.
     """
-    from grading.autograde.sandbox import kill_process_tree
+    from grading.autograde.processes import kill_process_tree
 
     pids = list(_running)
     for pid in pids:

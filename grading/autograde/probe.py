@@ -25,12 +25,29 @@ import ast
 import builtins
 import json
 
-__all__ = ["PROBED_MODULES", "compare", "forget_code", "probe_expression", "probed_names"]
+__all__ = [
+    "PROBED_MODULES",
+    "compare",
+    "forget_expression",
+    "parse_forget_reply",
+    "probe_expression",
+    "probed_names",
+]
 
-#: Modules whose every public function is fingerprinted (when the notebook imports them).
+#: Modules whose every public function is fingerprinted (when the notebook imports them);
+#: in labcore's, the private helpers too.
 PROBED_MODULES = (
     "numpy.testing",
     "labcore.checks",
+    # the package's modules too: its helpers call each other through them
+    "labcore.checks.architecture",
+    "labcore.checks.core",
+    "labcore.checks.data",
+    "labcore.checks.models",
+    "labcore.checks.theory",
+    "labcore.checks.training",
+    "labcore.checks.tuning",
+    "labcore.checks.xray",
     "labcore.theory",
     "matplotlib_inline.backend_inline",
 )
@@ -59,9 +76,15 @@ def _fp(obj):
 
 def _resolve(name, load):
     parts = name.split(".")
+    try:  # through the modules already imported, as every later probe resolves it
+        return _walk(parts)
+    except BaseException:
+        if not load:
+            raise
+    # import what is missing (a failed import scans folders: only when the name is not there)
     for cut in _b.range(_b.len(parts), 0, -1):
         module = _sys.modules.get(".".join(parts[:cut]))
-        if module is None and load:
+        if module is None:
             try:
                 module = _importlib.import_module(".".join(parts[:cut]))
             except BaseException:
@@ -72,6 +95,15 @@ def _resolve(name, load):
                 obj = _b.getattr(obj, part)
             return obj
     raise LookupError(name)
+
+def _walk(parts):
+    for cut in _b.range(_b.len(parts), 0, -1):
+        obj = _sys.modules.get(".".join(parts[:cut]))
+        if obj is not None:
+            for part in parts[cut:]:
+                obj = _b.getattr(obj, part)
+            return obj
+    raise LookupError(".".join(parts))
 
 out = {}
 for name in NAMES:
@@ -85,8 +117,9 @@ for module_name in MODULES:
         module = _resolve(module_name, LOAD)
     except BaseException:
         continue
+    own = module_name.startswith("labcore.")  # our code: its private helpers count too
     for attr in _b.sorted(_b.dir(module)):
-        if not attr.startswith("_"):
+        if not attr.startswith("__") and (own or not attr.startswith("_")):
             value = _b.getattr(module, attr, None)
             if _b.callable(value):
                 out[module_name + "." + attr] = _fp(value)
@@ -269,34 +302,82 @@ def compare(reference: dict, current: dict | None) -> list[str]:
     return sorted(changed)
 
 
-def forget_code(secret_lines: list[str]) -> str:
-    """Code that removes a hidden test's source from IPython's cache of cell sources.
+#: Run in the kernel by ``exec`` (namespace of its own): drop the cached sources that hold a
+#: hidden line, and answer the signatures of the entries that stay.
+_FORGET_CODE = r"""
+import builtins as _b
+_hashlib = _b.__import__("hashlib")
+_linecache = _b.__import__("linecache")
+_kept = []
+for _key, _entry in _b.list(_linecache.cache.items()):
+    _lines = _entry[2] if _b.len(_entry) > 2 else []
+    _signature = _b.hash((_key, _b.tuple(_lines)))
+    if _signature in SEEN:  # unchanged since the last time: it was there before this test ran
+        _kept.append(_signature)
+    elif _b.any(_hashlib.sha256(_line.strip().encode()).hexdigest() in DIGESTS for _line in _lines):
+        _linecache.cache.pop(_key, None)
+    else:
+        _kept.append(_signature)
+RESULT = _b.repr(_kept)
+"""
+
+
+def forget_expression(
+    secret_lines: list[str], seen: set[int] | frozenset[int] = frozenset()
+) -> str:
+    """The user expression that removes a hidden test's source from IPython's cache of cells.
 
     IPython keeps the source of every cell it ran in ``linecache`` (for tracebacks), history
-    or not; a later cell could read a hidden test there. The code names the lines only by
-    their SHA-256, so running it reveals nothing (it is cached itself).
+    or not; a later cell could read a hidden test there. The expression names the lines only
+    by their SHA-256, and as a user expression it is evaluated without being cached itself.
+
+    Only entries that are new or changed since the last call are read line by line: an entry
+    whose signature (its key and lines, hashed in the kernel) the last call kept was in the
+    cache before this test ran, so it cannot hold this test's hidden lines. With Keras
+    imported the cache holds library files of some 100,000 lines, which would otherwise be
+    hashed after every test cell.
 
     Parameters
     ----------
     secret_lines : list of str
         The hidden test's lines.
+    seen : set of int, optional
+        What :func:`parse_forget_reply` returned for the last call (empty: read everything).
 
     Returns
     -------
     str
-        Code to run silently in the kernel right after the test cell.
+        A Python expression (for ``user_expressions``) to evaluate right after the test cell.
     """
     import hashlib
 
     digests = sorted({hashlib.sha256(line.strip().encode()).hexdigest() for line in secret_lines})
-    return (
-        "def _cnnlab_forget(digests):\n"
-        "    import hashlib, linecache\n"
-        "    for key, entry in list(linecache.cache.items()):\n"
-        "        lines = entry[2] if len(entry) > 2 else []\n"
-        "        if any(hashlib.sha256(line.strip().encode()).hexdigest() in digests\n"
-        "               for line in lines):\n"
-        "            linecache.cache.pop(key, None)\n"
-        f"_cnnlab_forget({digests!r})\n"
-        "del _cnnlab_forget\n"
-    )
+    code = _FORGET_CODE.replace("SEEN", repr(frozenset(seen)), 1)
+    code = code.replace("DIGESTS", repr(frozenset(digests)), 1)
+    return f"(lambda ns: (exec({code!r}, ns), ns['RESULT'])[1])({{}})"
+
+
+def parse_forget_reply(reply: dict | None, name: str = "forget") -> set[int]:
+    """The signatures of the cached sources that stayed, from the forget expression's reply.
+
+    Parameters
+    ----------
+    reply : dict or None
+        The execute reply message (``None``: no reply).
+    name : str, optional
+        The key of the expression in ``user_expressions``.
+
+    Returns
+    -------
+    set of int
+        Empty when the expression failed: the next call then reads every entry again.
+    """
+    content = (reply or {}).get("content", {})
+    value = content.get("user_expressions", {}).get(name, {})
+    if content.get("status") != "ok" or value.get("status") != "ok":
+        return set()
+    try:
+        kept = ast.literal_eval(ast.literal_eval(value["data"]["text/plain"]))
+    except (KeyError, ValueError, SyntaxError, TypeError):
+        return set()
+    return {item for item in kept if isinstance(item, int)} if isinstance(kept, list) else set()

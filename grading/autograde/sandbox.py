@@ -2,11 +2,11 @@
 
 A submission's notebook is student code, so its kernel runs where it can hurt nothing but
 itself. The grading program (nbgrader's autograde for one submission,
-:mod:`grading.autograde.grade_in_sandbox`) runs outside, as the grader's user, in a process forked
-from a warm server that imported nbgrader once (:mod:`grading.autograde.grading_server`); it starts
-the
-kernel through :class:`SandboxedKernelManager`, which wraps the kernel's command line in
-:func:`jail_command`::
+:mod:`grading.autograde.grade_in_sandbox`) runs outside, as the grader's user, in a process
+forked from a warm server that imported nbgrader once
+(:mod:`grading.autograde.grading_server`); it starts the kernel through
+:class:`grading.autograde.kernel_manager.SandboxedKernelManager`, which wraps the kernel's
+command line in :func:`jail_command`::
 
     bwrap --unshare-{ipc,pid,net,uts,cgroup} --die-with-parent --new-session
           --ro-bind the system, the Python environment, labcore, the data folders
@@ -19,21 +19,19 @@ The grader talks to the kernel over Unix sockets (ZeroMQ's ``ipc`` transport) in
 bound into the sandbox, so the kernel's network namespace holds nothing but its own
 loopback. Where the sandbox cannot be set up, grading refuses (:func:`require_sandbox`);
 ``--unsafe-no-sandbox`` grades anyway, for development only, and every result records it.
+The memory cap is watched from outside the sandbox (:mod:`grading.autograde.processes`).
 What the sandbox guarantees, and what it needs, is in ``docs/sandbox.md``.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import secrets
 import shutil
-import signal
 import stat
 import subprocess
 import sys
-import threading
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -41,18 +39,16 @@ from grading.errors import BadInput, CommandFailed
 
 __all__ = [
     "KILL_GRACE_S",
+    "RUN_DIR",
     "SANDBOX_HOME",
-    "MemoryWatchdog",
     "SandboxLimits",
     "SandboxUnavailable",
     "jail_command",
     "kernel_environment",
     "kernel_ids",
-    "kill_children",
-    "kill_process_tree",
     "require_sandbox",
     "sandbox_problem",
-    "write_kernelspec",
+    "system_tool",
 ]
 
 #: Seconds the supervisor waits beyond the notebook's limit before it kills the grading program.
@@ -200,7 +196,19 @@ class SandboxLimits:
 # --------------------------------------------------------------------------- availability
 
 
-def _tool(name: str) -> str | None:
+def system_tool(name: str) -> str | None:
+    """The path of a system program (``setpriv``, ``prlimit``), or ``None`` when missing.
+
+    Parameters
+    ----------
+    name : str
+        The program's name.
+
+    Returns
+    -------
+    str or None
+        Found on ``PATH``, else in ``/usr/bin`` or ``/bin``.
+    """
     return shutil.which(name) or next(
         (
             str(Path(folder) / name)
@@ -220,7 +228,7 @@ def _problem_for(path_variable: str, euid: int) -> str | None:
         return "bubblewrap is not installed (no bwrap on PATH): apt-get install bubblewrap"
     if euid == 0:
         for tool, package in (("setpriv", "util-linux"), ("prlimit", "util-linux")):
-            if _tool(tool) is None:
+            if system_tool(tool) is None:
                 return f"{tool} is missing: apt-get install {package}"
     probe = [bwrap, *_namespace_flags(euid), "--ro-bind", "/", "/", "--proc", "/proc", "--", "true"]
     try:
@@ -351,14 +359,14 @@ def _environment_folders() -> list[Path]:
 
 def _path_variables() -> tuple[str, str]:
     """The ``LABCORE_*`` variables that name host paths: passed on only when bound."""
-    from labcore.data import DATA_DIR_ENV, MIRROR_ENV
+    from labcore.datastore import DATA_DIR_ENV, MIRROR_ENV
 
     return DATA_DIR_ENV, MIRROR_ENV
 
 
 def _data_folders(environ: dict[str, str]) -> dict[str, Path]:
     """The data folders the kernel reads (labcore's data folder and mirror), by variable."""
-    from labcore.data import DATA_DIR_ENV, MIRROR_ENV, data_dir
+    from labcore.datastore import DATA_DIR_ENV, MIRROR_ENV, data_dir
 
     found = {DATA_DIR_ENV: Path(environ[DATA_DIR_ENV]) if environ.get(DATA_DIR_ENV) else data_dir()}
     if environ.get(MIRROR_ENV):
@@ -482,7 +490,7 @@ def jail_command(
     if ids is not None:
         uid, gid = ids
         args += [
-            _tool("setpriv") or "setpriv",
+            system_tool("setpriv") or "setpriv",
             f"--reuid={uid}",
             f"--regid={gid}",
             "--clear-groups",
@@ -492,7 +500,7 @@ def jail_command(
             "--",
         ]
     args += [
-        _tool("prlimit") or "prlimit",
+        system_tool("prlimit") or "prlimit",
         f"--nproc={int(limits.max_processes)}",
         f"--fsize={int(limits.max_file_size_mb) * mib}",
         f"--data={int(limits.memory_limit_mb) * 2 * mib}",
@@ -505,291 +513,3 @@ def jail_command(
         *command,
     ]
     return args
-
-
-# --------------------------------------------------------------------------- the kernel manager
-
-
-def _kernel_manager_class():
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import Bool, Unicode
-
-    class SandboxedKernelManager(AsyncKernelManager):
-        """A kernel manager whose kernel runs in the sandbox (:func:`jail_command`).
-
-        The grader's side of the connection uses ZeroMQ's ``ipc`` transport in
-        ``ipc_folder``; the kernel gets its own copy of the connection file, naming the
-        same sockets by their path inside the sandbox.
-        """
-
-        job_dir = Unicode("", help="The job folder of the submission").tag(config=True)
-        files_dir = Unicode("", help="Folder copied into the kernel's home").tag(config=True)
-        limits_json = Unicode("{}", help="SandboxLimits as JSON").tag(config=True)
-        env_json = Unicode("{}", help="The kernel's environment as JSON").tag(config=True)
-        unsafe = Bool(False, help="Run the kernel without the sandbox").tag(config=True)
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self._ids = kernel_ids()
-            if not self.unsafe:
-                self._ipc = _ipc_folder(Path(self.job_dir), self._ids)
-                self.transport = "ipc"
-                self.ip = str(self._ipc / "k")
-
-        async def _async_pre_start_kernel(self, **kw):
-            kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-            limits = SandboxLimits(**json.loads(self.limits_json))
-            env = json.loads(self.env_json)
-            if os.environ.get("NBGRADER_EXECUTION"):  # set by nbgrader while it executes
-                env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
-            kw["env"] = env
-            if self.unsafe:
-                return _unsafe_command(kernel_cmd, self, limits, kw)
-            private = Path(self.job_dir) / "kernel"
-            private.mkdir(mode=0o700, exist_ok=True)
-            info = json.loads(Path(self.connection_file).read_text())
-            info["ip"] = f"{RUN_DIR}/ipc/k"
-            copy = private / "connection.json"
-            copy.write_text(json.dumps(info))
-            copy.chmod(0o400)
-            if self._ids is not None:
-                os.chown(private, *self._ids)
-                os.chown(copy, *self._ids)
-            command = [
-                f"{RUN_DIR}/connection.json" if arg == self.connection_file else arg
-                for arg in kernel_cmd
-            ]
-            kw["cwd"] = str(self.job_dir)
-            return (
-                jail_command(
-                    command,
-                    files=Path(self.files_dir),
-                    connection_file=copy,
-                    ipc_folder=self._ipc,
-                    limits=limits,
-                    ids=self._ids,
-                    env=env,
-                ),
-                kw,
-            )
-
-    return SandboxedKernelManager
-
-
-def _ipc_folder(job_dir: Path, ids: tuple[int, int] | None) -> Path:
-    folder = job_dir / "ipc"
-    if len(str(folder)) > 80:  # a Unix socket's path is at most 107 bytes
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="cnnlab-ipc-"))
-        (job_dir / "ipc-location").write_text(str(folder))
-    folder.mkdir(mode=0o700, exist_ok=True)
-    if ids is not None:
-        os.chown(folder, *ids)
-    return folder
-
-
-def _unsafe_command(kernel_cmd: list[str], manager, limits: SandboxLimits, kw: dict):
-    """The kernel without the sandbox: limits only; as root, an unprivileged user that may read."""
-    workspace = Path(manager.job_dir) / "workspace"
-    shutil.copytree(manager.files_dir, workspace, dirs_exist_ok=True)
-    kw["env"] = {
-        name: value.replace(SANDBOX_HOME, str(workspace)) for name, value in kw["env"].items()
-    }
-    kw["cwd"] = str(workspace)
-    mib = 1024 * 1024
-    command = [
-        _tool("prlimit") or "prlimit",
-        f"--fsize={int(limits.max_file_size_mb) * mib}",
-        f"--data={int(limits.memory_limit_mb) * 2 * mib}",
-        "--core=0",
-        "--",
-        *kernel_cmd,
-    ]
-    ids = manager._ids
-    if ids is not None:
-        # Never a root kernel. Python may live where only root can read it (a pyenv under
-        # /root), so this user keeps the right to read files: unsafe, as the option says.
-        for path in [workspace, *workspace.rglob("*")]:
-            os.chown(path, *ids)
-        Path(manager.connection_file).chmod(0o644)
-        Path(manager.connection_file).parent.chmod(0o755)
-        command = [
-            _tool("setpriv") or "setpriv",
-            f"--reuid={ids[0]}",
-            f"--regid={ids[1]}",
-            "--clear-groups",
-            "--inh-caps=+dac_read_search",
-            "--ambient-caps=+dac_read_search",
-            "--",
-            *command,
-        ]
-    return command, kw
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def kill_process_tree(pid: int) -> None:
-    """Kill a process, its process group and every descendant, now (SIGKILL).
-
-    Descendants are collected before anything is killed, so none escapes by being
-    re-parented; processes that started their own session are included.
-
-    Parameters
-    ----------
-    pid : int
-        The root of the tree.
-    """
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        victims = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        victims = []
-    with _suppress_lookup():
-        os.killpg(pid, signal.SIGKILL)
-    for process in victims:
-        with _suppress_lookup():
-            process.kill()
-    # not the root: its parent reaps it (and reads its real exit status)
-    psutil.wait_procs(victims[1:], timeout=5)
-
-
-class _suppress_lookup:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, traceback):
-        import psutil
-
-        return kind is not None and issubclass(kind, ProcessLookupError | psutil.Error)
-
-
-def kill_children() -> None:
-    """Kill every descendant of this process (the kernel and whatever it started)."""
-    import psutil
-
-    for child in psutil.Process().children(recursive=True):
-        with _suppress_lookup():
-            child.kill()
-
-
-class MemoryWatchdog(threading.Thread):
-    """Kill the kernel when this process's children use more memory than allowed.
-
-    Runs in the grading program; every ``interval`` seconds it adds up the resident memory
-    of all descendants of this process (the kernel and whatever it started; the grading
-    program itself is not counted), and when the sum passes ``limit_mb`` it kills them all
-    and remembers it.
-
-    Parameters
-    ----------
-    limit_mb : int
-        The cap in MiB.
-    interval : float
-        Seconds between checks.
-    """
-
-    def __init__(self, limit_mb: int, interval: float = 0.2):
-        super().__init__(name="cnnlab-memory-watchdog", daemon=True)
-        self.limit_bytes = int(limit_mb) * 1024 * 1024
-        self.interval = interval
-        self.peak_bytes = 0
-        self.exceeded = threading.Event()
-        self._stop_event = threading.Event()
-
-    def total_rss(self) -> int:
-        """Resident bytes of all descendants of this process.
-
-        Returns
-        -------
-        int
-            The sum of their RSS (pages shared between them counted once per process).
-        """
-        import psutil
-
-        total = 0
-        for process in psutil.Process().children(recursive=True):
-            with _suppress_lookup():
-                total += process.memory_info().rss
-        return total
-
-    def total_pss(self) -> int:
-        """Proportional resident bytes of all descendants (shared pages counted once).
-
-        Slower than :meth:`total_rss` (it reads each process's memory map), so it only
-        confirms a sum of RSS over the cap: forked children share their parent's pages.
-
-        Returns
-        -------
-        int
-            The sum of their PSS (their RSS where PSS is not available).
-        """
-        import psutil
-
-        total = 0
-        for process in psutil.Process().children(recursive=True):
-            with _suppress_lookup():
-                info = process.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-        return total
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            total = self.total_rss()
-            if total > self.limit_bytes:
-                total = self.total_pss()
-            self.peak_bytes = max(self.peak_bytes, total)
-            if total > self.limit_bytes:
-                self.exceeded.set()
-                kill_children()
-
-    def stop(self) -> None:
-        """Stop watching."""
-        self._stop_event.set()
-
-
-def write_kernelspec(folder: Path, name: str = "python3") -> Path:
-    """Write a plain Python kernelspec (the sandbox wraps its command, not the spec).
-
-    Parameters
-    ----------
-    folder : pathlib.Path
-        A Jupyter data folder to put first on ``JUPYTER_PATH``.
-    name : str
-        The kernel name it answers to (``python3``, or what notebooks and config ask for).
-
-    Returns
-    -------
-    pathlib.Path
-        The ``kernel.json`` written.
-    """
-    spec = folder / "kernels" / name / "kernel.json"
-    spec.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "Python 3 (cnnlab sandbox)",
-                "language": "python",
-                # bwrap does not pass signals on: the kernel interrupts itself on request
-                "interrupt_mode": "message",
-                "metadata": {"debugger": False},
-            },
-            indent=1,
-        )
-    )
-    return spec
-
-
-def __getattr__(name: str):
-    if name == "SandboxedKernelManager":
-        return _kernel_manager_class_cached()
-    raise AttributeError(name)
-
-
-@functools.cache
-def _kernel_manager_class_cached():
-    return _kernel_manager_class()

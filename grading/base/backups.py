@@ -334,13 +334,7 @@ def restore(gradebook: Path, when: str | None = None) -> tuple[Backup, Path | No
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the actions of ``cnnlab gradebook``: ``backups`` and ``restore [WHEN]``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add the actions of ``cnnlab gradebook``: ``backups`` and ``restore [WHEN]``."""
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "backups", help="list the gradebook's backups", description="list the backups"
@@ -360,15 +354,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run ``cnnlab gradebook backups`` or ``cnnlab gradebook restore``.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments (see :func:`add_arguments`).
-
-    Returns
-    -------
-    int
-        0 on success.
+    Returns 0 on success.
     """
     gradebook = sqlite_gradebook_file(args.db)
     if gradebook is None:

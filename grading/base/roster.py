@@ -385,13 +385,7 @@ def import_roster(source: Path | str, paths: CoursePaths | None = None) -> Roste
 
 
 def add_arguments(parser) -> None:
-    """Add ``cnnlab roster`` arguments.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    """
+    """Add ``cnnlab roster`` arguments."""
     actions = parser.add_subparsers(dest="roster_action", metavar="ACTION", required=True)
     importing = actions.add_parser(
         "import", help="write the course's roster from a CSV (nbgrader columns or Canvas)"
@@ -403,15 +397,8 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     """Run ``cnnlab roster import`` or ``cnnlab roster show``.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0 on success. A bad roster file (exit status 2) is raised for :mod:`grading.cli`.
+    Returns 0 on success. A bad roster file (exit status 2) is raised for
+    :mod:`grading.cli`.
     """
     paths = course_paths()
     if args.roster_action == "import":

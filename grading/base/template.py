@@ -143,7 +143,7 @@ def template_from_folder(folder: Path, assignment: str, paths: CoursePaths) -> A
     from nbgrader.api import Gradebook
     from nbgrader.converters import GenerateAssignment
 
-    from grading.base.gradebook import COURSE_ID, ensure_alembic_on_path
+    from grading.base.gradebook import COURSE_ID, create_gradebook
     from grading.base.nbgrader_driver import load_nbgrader_config, run_converter
 
     folder = Path(folder)
@@ -163,7 +163,7 @@ def template_from_folder(folder: Path, assignment: str, paths: CoursePaths) -> A
         config.CourseDirectory.source_directory = "source"
         config.CourseDirectory.release_directory = "release"
         config.CourseDirectory.course_id = COURSE_ID
-        ensure_alembic_on_path()
+        create_gradebook(db_url)
         run_converter(GenerateAssignment, config, assignment_id=assignment)
 
         release, reference = {}, {}

@@ -316,16 +316,8 @@ def check_notebooks(
 def main(args: argparse.Namespace) -> int:
     """Run ``cnnlab check``: print every problem.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments (see :func:`add_arguments`).
-
-    Returns
-    -------
-    int
-        0 when every notebook is clean, 1 when there are problems. A missing path (exit
-        status 2) is raised for :mod:`grading.cli`.
+    Returns 0 when every notebook is clean, 1 when there are problems. A missing path (exit
+    status 2) is raised for :mod:`grading.cli`.
     """
     files = find_notebooks(args.notebooks)
     problems = check_notebooks(files)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -75,15 +74,9 @@ def _host_answers(host: str, port: int) -> bool:
         return False
 
 
-def _offline() -> bool:
-    from labcore import data
-
-    return os.environ.get(data.OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _resolve(label: str, candidates: list[str], rows: dict[str, dict]) -> DatasetStatus:
-    """The status of a dataset from :func:`labcore.data.describe` rows of its files."""
-    from labcore import data
+    """The status of a dataset from :func:`labcore.datastore.describe` rows of its files."""
+    from labcore import datastore
 
     for path in candidates:
         if rows[path]["status"].startswith("error"):
@@ -92,11 +85,13 @@ def _resolve(label: str, candidates: list[str], rows: dict[str, dict]) -> Datase
         if rows[path]["status"] == "ok":
             status = "ok" if rank == 0 else "substitute"
             return DatasetStatus(label, status, path, str(rows[path]["location"]))
-    entry = data.REGISTRY.get(candidates[0])
+    entry = datastore.REGISTRY.get(candidates[0])
     if entry is None or not entry.urls:
         return DatasetStatus(label, "MISSING", candidates[0], "no copy here, no download URL")
-    if _offline():
-        return DatasetStatus(label, "MISSING", candidates[0], f"no copy here; {data.OFFLINE_ENV}=1")
+    if datastore.offline():
+        return DatasetStatus(
+            label, "MISSING", candidates[0], f"no copy here; {datastore.OFFLINE_ENV}=1"
+        )
     if not _reachable(entry.urls[0]):
         host = urlsplit(entry.urls[0]).hostname
         return DatasetStatus(label, "MISSING", candidates[0], f"no copy here; {host} unreachable")
@@ -113,9 +108,9 @@ def dataset_status() -> list[DatasetStatus]:
         reconstruction) and the chest X-ray images (the Kermany sample, else PneumoniaMNIST
         written as image folders).
     """
-    from labcore import data
+    from labcore import datastore
 
-    rows = {str(row["path"]): row for row in data.describe()}
+    rows = {str(row["path"]): row for row in datastore.describe()}
     statuses = [
         _resolve(
             f"MNIST {name}", [_MNIST.format(f"{name}-idx{3 if 'images' in name else 1}")], rows
@@ -124,17 +119,17 @@ def dataset_status() -> list[DatasetStatus]:
     ]
     pneumonia = _resolve(
         "PneumoniaMNIST",
-        [data.PNEUMONIAMNIST_OFFICIAL, data.PNEUMONIAMNIST_RECONSTRUCTION],
+        [datastore.PNEUMONIAMNIST_OFFICIAL, datastore.PNEUMONIAMNIST_RECONSTRUCTION],
         rows,
     )
     statuses.append(pneumonia)
-    xray = _resolve("chest X-ray images", [f"{name}/" for name in data.FOLDERS], rows)
+    xray = _resolve("chest X-ray images", [f"{name}/" for name in datastore.FOLDERS], rows)
     if xray.status == "MISSING" and pneumonia.status in ("ok", "substitute", "download"):
         xray = DatasetStatus(
             xray.dataset,
             "substitute",
             f"PneumoniaMNIST as image folders (from {pneumonia.file})",
-            str(data.data_dir() / "pneumoniamnist_folders"),
+            str(datastore.data_dir() / "pneumoniamnist_folders"),
         )
     statuses.append(xray)
     return statuses
@@ -160,25 +155,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Print where each dataset resolves; fail with the fix when one cannot be had.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments (unused).
-
-    Returns
-    -------
-    int
-        0 when every dataset is here or can be downloaded.
+    Returns 0 when every dataset is here or can be downloaded.
 
     Raises
     ------
     grading.errors.CommandFailed
         When a dataset is damaged, or missing with no network to fetch it (exit status 1).
     """
-    from labcore import data
+    from labcore import datastore
 
-    print(f"data directory: {data.data_dir()}")
-    print(f"mirror:         {data.mirror_dir() or f'({data.MIRROR_ENV} not set)'}")
+    print(f"data directory: {datastore.data_dir()}")
+    print(f"mirror:         {datastore.mirror_dir() or f'({datastore.MIRROR_ENV} not set)'}")
     statuses = dataset_status()
     print("\n".join(_table(statuses)))
     damaged = [row for row in statuses if row.status == "DAMAGED"]
@@ -188,9 +175,9 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         raise CommandFailed(
             f"the course needs {', '.join(missing)}, and there is no copy here and no way to "
-            f"download it: set {data.MIRROR_ENV} to a copy of the course data (the layout of "
-            f"data/README.md) or copy the files into {data.data_dir()}; or go online "
-            f"(unset {data.OFFLINE_ENV})"
+            f"download it: set {datastore.MIRROR_ENV} to a copy of the course data (the layout of "
+            f"data/README.md) or copy the files into {datastore.data_dir()}; or go online "
+            f"(unset {datastore.OFFLINE_ENV})"
         )
     if damaged:
         raise CommandFailed(f"{len(damaged)} dataset(s) damaged; see above")

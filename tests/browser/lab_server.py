@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from grading.autograde.sandbox import kill_process_tree
+from grading.autograde.processes import kill_process_tree
 from grading.lab import free_port, lab_url
 
 __all__ = ["LabServerError", "RunningLab", "isolated_jupyter_env", "running_lab"]

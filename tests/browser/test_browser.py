@@ -35,12 +35,12 @@ from browser.lab_page import (
 from browser.lab_server import isolated_jupyter_env, running_lab
 from conftest import require_system_tool
 
-from grading.autograde.integrity import grade_id, is_solution_cell
+from grading.autograde.cells import grade_id, is_solution_cell
 from grading.demo import solution_source, wrong_source
-from grading.kit import prepare_student_folder
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
+from grading.student import prepare_student_folder
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 #: Screenshots and logs, kept as CI artifacts.

@@ -94,6 +94,7 @@ def test_a_usage_error_shows_the_subcommands_usage_not_the_top_level(capsys):
     assert "cnnlab run: error: unrecognized arguments: --profle" in error
 
 
+@pytest.mark.slow
 def test_a_missing_optional_package_names_the_pip_install_command(tmp_path):
     # psycopg is installed here: make it missing the way a fresh environment has it missing
     code = (
@@ -140,6 +141,16 @@ def test_outside_a_course_the_command_says_what_is_missing(tmp_path, monkeypatch
     monkeypatch.setenv("CNNLAB_ROOT", str(tmp_path))
     assert cli.main(["release", "01_x"]) == 2
     assert "has no notebooks/ folder" in capsys.readouterr().err
+
+
+def test_course_flag_selects_the_course_for_the_command_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CNNLAB_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)  # no course here: only --course can name one
+    assert cli.main(["--course", str(ROOT), "check", "02_mnist"]) in (0, 1)
+    assert "1 notebook(s) checked" in capsys.readouterr().out
+    assert "CNNLAB_ROOT" not in os.environ  # nothing process-wide
+    assert cli.main(["--course", str(tmp_path), "check"]) == 2
+    assert "--course" in capsys.readouterr().err
 
 
 def test_check_takes_assignment_names_like_run(monkeypatch, capsys):

@@ -20,13 +20,9 @@ from fixtures.instructor.classroom import (
 )
 
 from grading import cli
-from grading.collect import (
-    collect_submissions,
-    format_timestamp,
-    history_folder,
-    ledger_path,
-    read_quarantine_ledger,
-)
+from grading.collect import collect_submissions
+from grading.collect.outcomes import format_timestamp
+from grading.collect.store import history_folder, ledger_path, read_quarantine_ledger
 from grading.release import release_assignments
 
 

@@ -123,6 +123,7 @@ def fixture_course_env(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_course_runs_every_step_on_a_clean_course(fixture_course_env):
     paths = _fixture_course(fixture_course_env, "01_parameters/parameters.ipynb", EXERCISE_FIXTURE)
     # a class graded earlier in the same build folder: the course run must leave it alone
@@ -165,6 +166,7 @@ def test_course_runs_every_step_on_a_clean_course(fixture_course_env):
         assert location.exists(), location
 
 
+@pytest.mark.slow
 def test_course_command_fails_on_a_broken_notebook_and_runs_the_other_steps(
     fixture_course_env, capsys
 ):

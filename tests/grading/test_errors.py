@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grading import release
-from grading.autograde import cluster, integrity
+from grading.autograde import cells, cluster
 from grading.autograde import run as autograde
 from grading.base import gradebook, nbgrader_driver
 from grading.errors import (
@@ -64,7 +64,7 @@ def test_modules_re_export_their_errors():
     assert gradebook.GradebookError is GradebookError
     assert autograde.AutogradeError is AutogradeError
     assert cluster.ClusterError is ClusterError
-    assert integrity.InvalidNotebook is InvalidNotebook
+    assert cells.InvalidNotebook is InvalidNotebook
 
 
 def test_release_leak_error_lists_every_leak_and_what_to_do(tmp_path):

@@ -48,6 +48,7 @@ def graded(graded_fixture, tmp_path):
 # --------------------------------------------------------------------------- export
 
 
+@pytest.mark.slow
 def test_export_writes_the_exact_grades_of_the_class(graded):
     output = export_grades(graded)
     assert output == graded.build / "grades.csv"
@@ -60,6 +61,7 @@ def test_export_writes_the_exact_grades_of_the_class(graded):
     )
 
 
+@pytest.mark.slow
 def test_grade_table_agrees_with_the_expected_scores(graded):
     grades, max_points = grade_table(graded.gradebook_url)
     for student, expected in EXPECTED_SCORES.items():
@@ -78,6 +80,7 @@ def test_grade_table_agrees_with_the_expected_scores(graded):
 
 
 @pytest.mark.parametrize("root", course_roots(), ids=lambda root: root.name)
+@pytest.mark.slow
 def test_export_has_a_row_per_student_and_a_column_per_assignment(root, tmp_path_factory):
     paths = graded_course(root, tmp_path_factory.getbasetemp())
     output = export_grades(paths, output=tmp_path_factory.mktemp("export") / "grades.csv")
@@ -98,6 +101,7 @@ def test_format_points(value, text):
     assert format_points(value) == text
 
 
+@pytest.mark.slow
 def test_export_errors(graded, tmp_path, monkeypatch, capsys):
     with pytest.raises(FileNotFoundError, match="No gradebook at"):
         export_grades(graded, db_url=str(tmp_path / "nothing.db"))
@@ -113,6 +117,7 @@ def test_export_errors(graded, tmp_path, monkeypatch, capsys):
     assert "empty class" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_command(graded, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNNLAB_ROOT", str(graded.root))
     monkeypatch.delenv("CNNLAB_BUILD_DIR", raising=False)
@@ -128,6 +133,7 @@ def test_export_command(graded, tmp_path, monkeypatch, capsys):
 # --------------------------------------------------------------------------- report
 
 
+@pytest.mark.slow
 def test_report_has_the_plots_and_the_problem_table(graded):
     # one more submission that was collected but never graded
     ungraded = graded.submitted / "erin" / "01_fixture"
@@ -167,6 +173,7 @@ def test_report_has_the_plots_and_the_problem_table(graded):
     assert "cnnlab lab --instructor" in html
 
 
+@pytest.mark.slow
 def test_report_data_and_plots_show_the_right_numbers(graded):
     data = read_report_data(graded, graded.gradebook_url)
     assert len(data.scores) == 6 and len(data.times) == 6
@@ -209,6 +216,7 @@ def test_report_data_and_plots_show_the_right_numbers(graded):
     assert figure.axes[0].get_xlabel() == "grading time per submission (s)"
 
 
+@pytest.mark.slow
 def test_grading_times_prefer_the_grading_log(graded):
     log = pd.DataFrame(
         {"assignment": ["01_fixture"], "student": ["alice"], "seconds": [12.5]},
@@ -234,6 +242,7 @@ def test_report_errors(tmp_path, monkeypatch, capsys):
     assert "No gradebook at" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_command(graded, monkeypatch, capsys):
     monkeypatch.setenv("CNNLAB_ROOT", str(graded.root))
     monkeypatch.delenv("CNNLAB_BUILD_DIR", raising=False)

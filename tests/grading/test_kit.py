@@ -28,21 +28,18 @@ from notebook_grading import COURSE_ROOT, course, leaked_lines, reference_answer
 from packaging.requirements import Requirement
 
 from grading import cli
-from grading.base.nbgrader_driver import load_nbgrader_config
-from grading.base.regions import MARKERS
-from grading.kit import (
+from grading.base.installer import (
     INSTALLER_TAG,
-    KitSettings,
-    build_kit,
     installer_source,
     is_installer_cell,
-    load_kit_settings,
-    nbgitpuller_link,
     strip_installer_cells,
     wheel_packages,
 )
+from grading.base.leaks import scan_folder
+from grading.base.nbgrader_driver import load_nbgrader_config
+from grading.base.regions import MARKERS
+from grading.kit import KitSettings, build_kit, load_kit_settings, nbgitpuller_link
 from grading.paths import CoursePaths
-from grading.release import scan_folder
 
 SETTINGS = KitSettings(github_repo="cnnlab/cnnlab-kit", hub_url="https://hub.example.edu")
 #: Everything at the top of a kit besides the assignment folders.
@@ -69,6 +66,7 @@ def _notebook_text(path: Path) -> str:
 # ----------------------------------------------------------------------------- contents
 
 
+@pytest.mark.slow
 def test_kit_holds_the_released_notebooks_and_the_student_files(kit):
     course_paths = CoursePaths(root=COURSE_ROOT, build=kit.folder.parent)
     assignments = course_paths.assignments()
@@ -84,6 +82,7 @@ def test_kit_holds_the_released_notebooks_and_the_student_files(kit):
     assert zipped == [f"kit/{p.relative_to(kit.folder).as_posix()}" for p in _kit_files(kit.folder)]
 
 
+@pytest.mark.slow
 def test_kit_notebooks_are_the_release_after_one_installer_cell(kit):
     for notebook_path in kit.notebooks:
         notebook = json.loads(_notebook_text(notebook_path))
@@ -100,6 +99,7 @@ def test_kit_notebooks_are_the_release_after_one_installer_cell(kit):
         nbformat.validate(nbformat.reads(json.dumps(notebook), as_version=4))
 
 
+@pytest.mark.slow
 def test_kit_leaks_nothing(kit):
     course_paths = CoursePaths(root=COURSE_ROOT, build=kit.folder.parent)
     sources = {path.name: path for path in course_paths.source_notebooks()}
@@ -113,7 +113,11 @@ def test_kit_leaks_nothing(kit):
         assert leaked_lines(source, released) == [], notebook_path
         assert _notebook_text(notebook_path) != _notebook_text(sources[notebook_path.name])
     source_bytes = {path.read_bytes() for path in sources.values()}
-    grading_files = {path.name for path in (COURSE_ROOT / "grading").rglob("*.py")}
+    grading_code = {
+        path.read_bytes()
+        for path in (COURSE_ROOT / "grading").rglob("*.py")
+        if path.read_bytes().strip()  # an empty __init__.py says nothing
+    }
     for path in _kit_files(kit.folder):
         relative = path.relative_to(kit.folder)
         assert path.read_bytes() not in source_bytes, f"{relative} is a source notebook"
@@ -129,9 +133,9 @@ def test_kit_leaks_nothing(kit):
             assert not (secrets & lines), (relative, sorted(secrets & lines)[:3])
     assert wheel_packages(kit.wheel) == {"labcore"}
     with zipfile.ZipFile(kit.wheel) as wheel:
-        assert not any(
-            Path(name).name in grading_files - {"__init__.py"} for name in wheel.namelist()
-        )
+        for name in wheel.namelist():  # labcore and the wheel's metadata, no grader code
+            assert name.startswith(("labcore/", "cnnlab_labcore-")), name
+            assert wheel.read(name) not in grading_code, name
     for assignment in {path.parent.name for path in kit.notebooks}:
         leaks, checked = scan_folder(
             course_paths, assignment, kit.folder / assignment, added_cell=is_installer_cell
@@ -139,6 +143,7 @@ def test_kit_leaks_nothing(kit):
         assert leaks == [] and checked > 0
 
 
+@pytest.mark.slow
 def test_strip_installer_cells_gives_back_the_released_cells(kit):
     notebook = json.loads(kit.notebooks[0].read_text())
     released_path = kit.folder.parent / "release" / kit.notebooks[0].relative_to(kit.folder)
@@ -163,6 +168,7 @@ def test_a_kit_submission_without_its_installer_cell_grades_full_marks(tmp_path)
     assert scores["kit-student"] == max_points(assignment)
 
 
+@pytest.mark.slow
 def test_kit_scan_reports_a_secret_line_in_an_added_cell(kit, tmp_path):
     course_paths = CoursePaths(root=COURSE_ROOT, build=kit.folder.parent)
     assignment = "01_cnn_theory"
@@ -178,6 +184,7 @@ def test_kit_scan_reports_a_secret_line_in_an_added_cell(kit, tmp_path):
     assert [(leak.cell_index, leak.line) for leak in leaks] == [(0, hidden)]
 
 
+@pytest.mark.slow
 def test_kit_requirements_install_labcore_and_the_student_tools_only(kit):
     requirements = [
         line
@@ -197,6 +204,7 @@ def test_kit_requirements_install_labcore_and_the_student_tools_only(kit):
     assert f"c.Execute.timeout = {timeout.Execute.timeout!r}" in config
 
 
+@pytest.mark.slow
 def test_kit_readme_is_for_students_with_a_colab_link_per_notebook(kit):
     readme = (kit.folder / "README.md").read_text()
     for notebook in kit.notebooks:
@@ -232,8 +240,9 @@ def test_labcore_distribution_takes_its_dependencies_from_the_project():
     assert labcore["tool"]["setuptools"]["packages"] == ["labcore"]
 
 
+@pytest.mark.slow
 def test_cnnlab_lab_student_session_copies_the_kit_and_keeps_the_students_work(kit):
-    from grading.kit import student_copies, student_folder
+    from grading.student import student_copies, student_folder
 
     paths = CoursePaths(root=COURSE_ROOT, build=kit.folder.parent)
     own = student_folder(paths, "01_cnn_theory") / "cnn_theory.ipynb"
@@ -293,6 +302,7 @@ def _student_environment(home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_exchange_round_trip_release_fetch_submit_collect(kit, tmp_path, monkeypatch, capsys):
     from grading.collect import collect_from_exchange
 
@@ -346,6 +356,7 @@ def test_exchange_round_trip_release_fetch_submit_collect(kit, tmp_path, monkeyp
     assert again.collected == []  # the same submission is not collected twice
 
 
+@pytest.mark.slow
 def test_cnnlab_release_kit_also_writes_the_kit(tmp_path, monkeypatch, capsys):
     build = tmp_path / "build"
     monkeypatch.setenv("CNNLAB_ROOT", str(COURSE_ROOT))
@@ -357,6 +368,7 @@ def test_cnnlab_release_kit_also_writes_the_kit(tmp_path, monkeypatch, capsys):
     assert (build / "kit.zip").is_file()
 
 
+@pytest.mark.slow
 def test_kit_git_commits_a_repository_whose_clone_is_the_kit(tmp_path):
     repository = tmp_path / "kit-repo"
     env = {k: v for k, v in os.environ.items() if k not in CHECKOUT_VARIABLES}

@@ -27,9 +27,8 @@ from browser.lab_server import isolated_jupyter_env
 from fixture_courses import GRADING_COURSE
 
 from grading import cli
-from grading.autograde.sandbox import kill_process_tree
+from grading.autograde.processes import kill_process_tree
 from grading.base.nbgrader_driver import CONFIG_FILE, load_nbgrader_config
-from grading.kit import prepare_student_folder, student_folder
 from grading.lab import (
     CONFIG_DIR,
     free_port,
@@ -39,6 +38,7 @@ from grading.lab import (
     lab_url,
 )
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths
+from grading.student import prepare_student_folder, student_folder
 
 # What nbgrader's Validate handler runs to read its configuration (it takes no state from
 # the handler), in a fresh process with the server's environment and working folder.
@@ -95,6 +95,7 @@ def _config_seen_by_validate(env: dict, cwd: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_validate_reads_the_course_config_in_the_lab_environment(tmp_path):
     paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
     expected = load_nbgrader_config(paths).Execute.timeout
@@ -198,6 +199,7 @@ def _wait_for_line(lines: queue.Queue, prefix: str, timeout: float) -> str:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+@pytest.mark.slow
 def test_lab_answers_when_it_says_open_and_a_signal_stops_it_and_its_kernels(stop_signal, tmp_path):
     root = shutil.copytree(GRADING_COURSE, tmp_path / "course")
     env = isolated_jupyter_env({**os.environ, ROOT_ENV: str(root)}, tmp_path / "jupyter")

@@ -15,6 +15,7 @@ import pytest
 from fixtures.instructor.classroom import FIXTURE_COURSE, clone_course, copy_course, course_roots
 
 from grading import cli
+from grading.base.leaks import scan_release
 from grading.base.nbgrader_driver import NbgraderError
 from grading.base.regions import (
     HIDDEN_TEST,
@@ -30,7 +31,6 @@ from grading.release import (
     ReleasedAssignment,
     ReleaseLeakError,
     release_assignments,
-    scan_release,
     select_assignments,
 )
 

@@ -1,6 +1,8 @@
 """labcore.checks: right answers pass with a ✓ on stdout; each mistake fails with a hint."""
 
 import doctest
+import importlib
+import pkgutil
 
 import keras
 import numpy as np
@@ -234,9 +236,13 @@ def test_check_compiled(capsys):
 
 
 def test_docstring_examples_run(capsys):
-    results = doctest.testmod(checks)
-    assert results.attempted >= 7
-    assert results.failed == 0
+    modules = [checks] + [
+        importlib.import_module(f"labcore.checks.{info.name}")
+        for info in pkgutil.iter_modules(checks.__path__)
+    ]
+    results = [doctest.testmod(module) for module in modules]
+    assert sum(result.attempted for result in results) >= 7
+    assert sum(result.failed for result in results) == 0
 
 
 # --------------------------------------------------------------------------- answer checks

@@ -1,4 +1,4 @@
-"""The data layer on the real files of the mirror: registry, checksums, loaders, errors."""
+"""The data store and the loaders, on the real files of the mirror: checksums, loaders, errors."""
 
 import gzip
 import shutil
@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from labcore import data
+from labcore import data, datastore
 
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -37,7 +37,7 @@ def test_pneumoniamnist_splits_and_source_are_reported(mirror, capsys):
 
 
 def test_official_pneumoniamnist_offline_names_url_and_mirror_option(mirror):
-    with pytest.raises(data.DataNotFoundError) as error:
+    with pytest.raises(datastore.DataNotFoundError) as error:
         data.load_pneumoniamnist(source="official")
     message = str(error.value)
     assert "zenodo.org" in message and "LABCORE_DATA_MIRROR" in message
@@ -47,7 +47,7 @@ def test_official_pneumoniamnist_offline_names_url_and_mirror_option(mirror):
 def test_missing_file_without_mirror_offline_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("LABCORE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("LABCORE_DATA_MIRROR", raising=False)
-    with pytest.raises(data.DataNotFoundError) as error:
+    with pytest.raises(datastore.DataNotFoundError) as error:
         data.load_mnist()
     message = str(error.value)
     assert ("https://" in message and "t10k" in message) or "train-images" in message
@@ -66,12 +66,12 @@ def test_corrupted_copy_is_reported_and_kept(mirror, monkeypatch, tmp_path):
         handle.seek(2000)
         handle.write(bytes([byte[0] ^ 0xFF]))
     before = damaged.read_bytes()
-    with pytest.raises(data.ChecksumError) as error:
-        data.fetch("mnist/t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(datastore.ChecksumError) as error:
+        datastore.fetch("mnist/t10k-labels-idx1-ubyte.gz")
     message = str(error.value)
     assert str(damaged) in message
-    assert data.REGISTRY["mnist/t10k-labels-idx1-ubyte.gz"].sha256 in message
-    assert data.sha256_of(damaged) in message
+    assert datastore.REGISTRY["mnist/t10k-labels-idx1-ubyte.gz"].sha256 in message
+    assert datastore.sha256_of(damaged) in message
     assert "move or delete it" in message
     assert damaged.read_bytes() == before  # never deleted, never changed
 
@@ -82,8 +82,8 @@ def test_damaged_mirror_folder_is_reported(mirror, monkeypatch, tmp_path):
     victim = sorted((copy / "test" / "NORMAL").iterdir())[0]
     victim.write_bytes(victim.read_bytes()[:-10])
     monkeypatch.setenv("LABCORE_DATA_DIR", str(tmp_path))
-    with pytest.raises(data.ChecksumError, match=victim.name):
-        data.fetch_folder("chest_xray_sample")
+    with pytest.raises(datastore.ChecksumError, match=victim.name):
+        datastore.fetch_folder("chest_xray_sample")
     assert victim.exists()
 
 
@@ -164,10 +164,10 @@ def test_any_two_class_folder_works(tmp_path):
 
 
 def test_describe_reports_without_downloading(mirror):
-    rows = {row["path"]: row for row in data.describe()}
+    rows = {row["path"]: row for row in datastore.describe()}
     assert rows["mnist/train-images-idx3-ubyte.gz"]["status"] == "ok"
-    assert rows[data.PNEUMONIAMNIST_OFFICIAL]["status"] == "missing"
-    assert rows[data.PNEUMONIAMNIST_RECONSTRUCTION]["official"] is False
+    assert rows[datastore.PNEUMONIAMNIST_OFFICIAL]["status"] == "missing"
+    assert rows[datastore.PNEUMONIAMNIST_RECONSTRUCTION]["official"] is False
     assert rows["chest_xray_sample/"]["status"] == "ok"
 
 

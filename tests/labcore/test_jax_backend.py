@@ -103,6 +103,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_labcore_loads_an_image_folder_without_tensorflow(tmp_path, without_tensorflow):
     folder = _tiny_image_folder(tmp_path / "xray")
     result = _python(LOAD_IMAGES, without_tensorflow, str(folder))
@@ -116,6 +117,7 @@ def test_labcore_loads_an_image_folder_without_tensorflow(tmp_path, without_tens
     assert facts["tensorflow_imported"] is False
 
 
+@pytest.mark.slow
 def test_fixture_notebooks_run_on_jax_without_tensorflow(tmp_path, without_tensorflow):
     summary = run_notebooks(
         [

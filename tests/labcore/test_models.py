@@ -236,6 +236,7 @@ def test_fast_cnn_schedule_is_one_cycle():
         recipe.learning_rate_schedule(0)
 
 
+@pytest.mark.slow
 def test_fast_cnn_learns_a_small_mnist_subset(mnist_subset):
     x_train, y_train, x_test, y_test = mnist_subset
     runtime.set_seed(1)
@@ -337,6 +338,7 @@ def test_cnn_from_hparams_names_the_bad_key(hp, key):
         models.cnn_from_hparams(hp)
 
 
+@pytest.mark.slow
 def test_cnn_from_hparams_learns_a_small_mnist_subset(mnist_subset):
     x_train, y_train, x_test, y_test = mnist_subset
     runtime.set_seed(2)

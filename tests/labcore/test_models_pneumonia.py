@@ -79,6 +79,7 @@ def test_pneumonia_recipe_is_one_cycle_adam():
     assert rate(0) < rate(5) > rate(20)
 
 
+@pytest.mark.slow
 def test_pneumonia_cnn_learns_pneumoniamnist(mirror):
     splits = data.load_pneumoniamnist(verbose=False)
     x_train, y_train = data.stratified_subset(*splits.train, 1_200, seed=0)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from labcore import runtime
 
@@ -24,13 +25,12 @@ def test_set_seed_repeats_weights_and_numbers():
 
 
 def test_set_seed_rejects_bad_seeds():
-    import pytest
-
     for bad in (-1, 1.5, "3"):
         with pytest.raises(ValueError, match="non-negative integer"):
             runtime.set_seed(bad)
 
 
+@pytest.mark.slow
 def test_quiet_import_filters_tensorflow_startup_noise():
     code = (
         "import os, sys; os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None)\n"

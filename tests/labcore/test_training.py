@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from labcore import data, training
+from labcore import data, progress, training
 
 keras = training.keras
 
@@ -50,6 +50,7 @@ def tiny_cnn(learning_rate: float = 3e-3, trainable: bool = True, seed: int = 0)
     return model
 
 
+@pytest.mark.slow
 def test_fit_returns_one_row_per_epoch_with_metrics_learning_rate_and_seconds(mnist_small):
     (x, y), validation = mnist_small
     history = training.fit(
@@ -80,6 +81,7 @@ def test_fit_returns_one_row_per_epoch_with_metrics_learning_rate_and_seconds(mn
     assert history.attrs["stopped_early"] is False
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_the_best_epoch_and_reloads(mnist_small, tmp_path):
     (x, y), (x_val, y_val) = mnist_small
     model = tiny_cnn(learning_rate=1e-2)
@@ -106,6 +108,7 @@ def test_checkpoint_holds_the_best_epoch_and_reloads(mnist_small, tmp_path):
 
 
 @pytest.mark.filterwarnings(FROZEN_WARNING)
+@pytest.mark.slow
 def test_early_stopping_stops_when_the_monitor_cannot_improve(mnist_small, capsys):
     (x, y), validation = mnist_small
     # A frozen model's validation loss is the same in every epoch: no improvement after
@@ -230,7 +233,7 @@ def test_standard_callbacks_are_configured_as_documented(tmp_path):
 
 def test_progress_is_one_line_per_epoch_when_not_interactive(mnist_small, capfd):
     (x, y), validation = mnist_small
-    assert training.progress_mode() == "lines"  # pytest captures stdout: not a terminal
+    assert progress.progress_mode() == "lines"  # pytest captures stdout: not a terminal
     training.fit(
         tiny_cnn(),
         x,
@@ -267,7 +270,7 @@ _TERMINAL_CASES = {
 }
 _TERMINAL_CHILD = """
 import json, os, sys
-from labcore.training import progress_mode
+from labcore.progress import progress_mode
 for case, changes in json.loads(sys.argv[1]).items():
     for name in ("LABCORE_PROGRESS", "PAPERMILL_EXECUTION", "NBGRADER_EXECUTION"):
         os.environ.pop(name, None)
@@ -305,6 +308,7 @@ def _progress_modes_in_a_terminal() -> dict[str, str]:
     return {case: mode for _, case, mode in found}
 
 
+@pytest.mark.slow
 def test_progress_mode_bar_in_a_terminal_and_lines_under_papermill_or_nbgrader():
     modes = _progress_modes_in_a_terminal()
     assert modes == {"plain": "bar", "papermill": "lines", "nbgrader": "lines", "override": "off"}
@@ -312,10 +316,10 @@ def test_progress_mode_bar_in_a_terminal_and_lines_under_papermill_or_nbgrader()
 
 def test_progress_mode_environment_override(monkeypatch):
     monkeypatch.setenv("LABCORE_PROGRESS", "bar")
-    assert training.progress_mode() == "bar"
+    assert progress.progress_mode() == "bar"
     monkeypatch.setenv("LABCORE_PROGRESS", "fancy")
     with pytest.raises(ValueError, match="LABCORE_PROGRESS='fancy'"):
-        training.progress_mode()
+        progress.progress_mode()
 
 
 def test_fit_refuses_to_train_without_validation_data(mnist_small):
@@ -329,6 +333,7 @@ def test_fit_refuses_to_train_without_validation_data(mnist_small):
         training.fit(uncompiled, x, y, validation_data=validation, epochs=1)
 
 
+@pytest.mark.slow
 def test_fit_with_validation_split_and_a_monitor_the_model_lacks(mnist_small):
     (x, y), _ = mnist_small
     history = training.fit(
@@ -339,6 +344,7 @@ def test_fit_with_validation_split_and_a_monitor_the_model_lacks(mnist_small):
         training.fit(tiny_cnn(), x, y, validation_split=0.25, epochs=1, monitor="val_auc")
 
 
+@pytest.mark.slow
 def test_fit_with_tf_data_and_grain_datasets(mnist_small, capfd):
     import grain
     import tensorflow as tf
@@ -396,7 +402,7 @@ def test_class_weights_errors_name_the_problem():
 
 def test_epoch_logger_with_plain_keras_fit(mnist_small, capsys):
     (x, y), validation = mnist_small
-    logger = training.EpochLogger()
+    logger = progress.EpochLogger()
     tiny_cnn().fit(
         x, y, validation_data=validation, epochs=2, batch_size=128, verbose=0, callbacks=[logger]
     )
@@ -411,8 +417,8 @@ def test_papermill_kernel_prints_one_line_per_epoch_and_shows_each_figure_once(t
     import nbformat
 
     cells = [
-        "import labcore, keras, numpy as np\nfrom labcore import plots, training\n"
-        "print(training.progress_mode())",
+        "import labcore, keras, numpy as np\nfrom labcore import plots, progress, training\n"
+        "print(progress.progress_mode())",
         "x = np.random.default_rng(0).random((256, 8, 8, 1), dtype='float32')\n"
         "y = np.arange(256) % 2\n"
         "model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),\n"

@@ -69,6 +69,7 @@ def _epoch_loss(folder, class_weight):
     return float(history["loss"].iloc[0]), float(history["val_loss"].iloc[0])
 
 
+@pytest.mark.slow
 def test_class_weights_reach_the_loss_of_a_grain_dataset(grain_folder):
     dataset = _grain_dataset(grain_folder)
     assert type(dataset).__module__.startswith("grain.")

@@ -125,6 +125,7 @@ def test_fresh_copy_has_the_architecture_but_new_weights(trained_cnn):
     )
 
 
+@pytest.mark.slow
 def test_with_head_on_a_frozen_base_trains_only_the_head(trained_cnn):
     base = transfer.convolutional_base(trained_cnn)
     model = frozen_reference(base, (20, 20, 1))
@@ -171,6 +172,7 @@ def test_compare_and_plot():
         transfer.comparison_plot(table, metrics=("val_precision",))
 
 
+@pytest.mark.slow
 def test_compare_with_scratch_runs_both_phases_and_the_baseline(trained_cnn):
     base = transfer.convolutional_base(trained_cnn)
     images, labels = images_and_labels(24, 24)
@@ -255,6 +257,7 @@ def test_callback_probe_passes_a_complete_training_function(tmp_path):
         ({"rate_schedule": lambda epoch, rate: rate * 0.8}, "schedule", "first epoch"),
     ],
 )
+@pytest.mark.slow
 def test_callback_probe_finds_each_missing_effect(tmp_path, mistake, check, message):
     run = checks.callback_probe(train_with_callbacks(**mistake), folder=tmp_path)
     run_check = {

@@ -71,6 +71,7 @@ def test_space_errors_name_the_hyperparameter():
         tuning.grid_trials({})
 
 
+@pytest.mark.slow
 def test_search_records_every_trial_and_resumes_only_the_missing_ones(mnist_500, tmp_path):
     (x, y), validation = mnist_500
     path = tmp_path / "tuning" / "results.csv"

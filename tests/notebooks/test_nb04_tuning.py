@@ -212,6 +212,8 @@ def test_results_file_defaults_to_a_build_folder_not_the_notebook_folder():
         if cell.metadata["nbgrader"]["grade_id"] == "tuning_search"
     )
     assert 'runtime.work_dir("tuning")' in search and "results_path=results_path" in search
-    parameters = source_notebook(ASSIGNMENT).cells[1]
+    parameters = next(
+        c for c in source_notebook(ASSIGNMENT).cells if "parameters" in c.metadata.get("tags", [])
+    )
     assert parameters.metadata["tags"] == ["parameters"]
     assert "RESULTS_PATH = None" in parameters.source

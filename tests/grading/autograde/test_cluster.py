@@ -44,15 +44,10 @@ from grading.autograde.cluster import (
     worker_label,
     worker_tally,
 )
-from grading.autograde.run import (
-    SubmissionOutcome,
-    autograde,
-    clean_stale_scratch,
-    error_result,
-    grade_submission,
-    load_task,
-)
+from grading.autograde.grade import clean_stale_scratch, grade_submission
+from grading.autograde.run import autograde
 from grading.autograde.sandbox import SandboxLimits
+from grading.autograde.task import SubmissionOutcome, error_result, load_task
 from grading.base.gradebook import LOG_TABLE, cell_scores, grading_log, normalise_db_url
 from grading.base.nbgrader_driver import load_nbgrader_config
 from grading.base.template import build_template

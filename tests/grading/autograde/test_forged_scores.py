@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from fixture_courses import GRADING_COURSE
 
-from grading.autograde.integrity import grade_id
+from grading.autograde.cells import grade_id
 from grading.autograde.run import autograde
 from grading.autograde.sandbox import SandboxLimits
 from grading.demo import make_class

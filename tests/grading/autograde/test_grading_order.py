@@ -6,8 +6,9 @@ import json
 
 from fixture_courses import GRADING_COURSE
 
-from grading.autograde.run import _answered_cells, load_task
+from grading.autograde.run import _answered_cells
 from grading.autograde.sandbox import SandboxLimits
+from grading.autograde.task import load_task
 from grading.base.template import build_template
 from grading.demo import make_class
 from grading.paths import CoursePaths

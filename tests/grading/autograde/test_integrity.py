@@ -9,16 +9,9 @@ import nbformat
 import pytest
 from fixture_courses import GRADING_COURSE
 
-from grading.autograde.integrity import (
-    Finding,
-    InvalidNotebook,
-    grade_id,
-    is_test_cell,
-    read_notebook,
-    restore,
-    scan_notebook,
-    scan_source,
-)
+from grading.autograde.cells import InvalidNotebook, grade_id, is_test_cell, read_notebook
+from grading.autograde.restore import restore
+from grading.autograde.tamper import Finding, scan_notebook, scan_source
 from grading.base.template import build_template
 from grading.demo import solution_source, wrong_source
 from grading.paths import CoursePaths
@@ -197,6 +190,7 @@ def test_restore_puts_back_an_edited_parameters_cell(release, reference, templat
 
 
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's own, on SQLAlchemy 2
+@pytest.mark.slow
 def test_plain_nbgrader_silently_drops_a_deleted_test_cell(paths, template, tmp_path):
     """Why restore() exists: nbgrader 0.9.6 never runs a deleted test; its grade stays empty."""
     from nbgrader.api import Gradebook

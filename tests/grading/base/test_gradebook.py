@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,21 +15,21 @@ import pytest
 import sqlalchemy
 from fixture_courses import GRADING_COURSE
 
-from grading.autograde.run import CellResult, GradingResult
+from grading.autograde.task import CellResult, GradingResult
 from grading.base.backups import back_up, check_sqlite_gradebook, find_backup, list_backups, restore
 from grading.base.gradebook import (
     CELL_SCORE_COLUMNS,
     GRADING_LOG_COLUMNS,
     LOG_TABLE,
     GradebookError,
+    alembic_head,
     cell_scores,
-    graded_submissions,
+    create_gradebook,
     grading_log,
     normalise_db_url,
     open_gradebook,
-    record_result,
-    sync_assignment,
 )
+from grading.base.record import graded_submissions, record_result, sync_assignment
 from grading.base.template import build_template
 from grading.errors import UsageError
 from grading.paths import CoursePaths
@@ -127,6 +130,49 @@ def test_unreachable_database_fails_fast_and_says_what_to_check():
     assert time.monotonic() - started < 20
     assert f"127.0.0.1:{port}/course" in message and "secret" not in message
     assert "server is running" in message
+
+
+# --------------------------------------------------------------------------- a new gradebook
+
+
+def _alembic_heads(tmp_path: Path) -> str:
+    """What nbgrader's own check asks: ``alembic heads`` on nbgrader's migrations."""
+    from nbgrader.dbutil import write_alembic_ini
+
+    ini = tmp_path / "alembic.ini"
+    write_alembic_ini(str(ini), f"sqlite:///{tmp_path / 'unused.db'}")
+    command = [sys.executable, "-m", "alembic", "-c", str(ini), "heads"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[0]
+
+
+@pytest.mark.slow
+def test_a_new_gradebook_needs_no_alembic_program_and_changes_no_path(tmp_path, monkeypatch):
+    import nbgrader.api
+
+    head = _alembic_heads(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing here"))
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with open_gradebook(url) as gradebook:
+        gradebook.add_student("alice")
+    assert os.environ["PATH"] == str(tmp_path / "nothing here")
+    assert not hasattr(nbgrader.api.get_alembic_version, "cache_info")  # nbgrader untouched
+    assert alembic_head() == head
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as connection:
+        versions = connection.execute(sqlalchemy.text("SELECT * FROM alembic_version")).all()
+    engine.dispose()
+    assert versions == [(head,)]
+    create_gradebook(url)  # a gradebook with tables is left as it is
+    assert _count(url, "alembic_version") == 1 and _count(url, "student") == 1
+
+
+def test_a_template_is_built_without_the_alembic_program(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing here"))
+    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
+    template = build_template(paths, ASSIGNMENT)
+    assert os.environ["PATH"] == str(tmp_path / "nothing here")
+    with open_gradebook(template.write_gradebook(tmp_path / "t.db")) as gradebook:
+        assert gradebook.find_assignment(ASSIGNMENT).max_score == sum(POINTS.values()) + 1
 
 
 # --------------------------------------------------------------------------- writing

@@ -6,7 +6,7 @@ import re
 
 from grading import cli
 from grading.runner.data import dataset_status
-from labcore import data
+from labcore import datastore
 
 
 def _table(output: str) -> list[str]:
@@ -26,10 +26,12 @@ def test_the_table_is_aligned_and_names_the_file_each_dataset_uses(mirror, capsy
     for line in table[1:]:
         assert _column_starts(line)[:3] == header, f"not aligned:\n{table[0]}\n{line}"
     row = next(line for line in table if line.startswith("PneumoniaMNIST "))
-    if (mirror / data.PNEUMONIAMNIST_OFFICIAL).is_file():
-        assert " ok " in row and data.PNEUMONIAMNIST_OFFICIAL in row
+    if (mirror / datastore.PNEUMONIAMNIST_OFFICIAL).is_file():
+        assert " ok " in row and datastore.PNEUMONIAMNIST_OFFICIAL in row
     else:  # the mirror's reconstruction is in use, and says so: not "missing"
-        assert " substitute " in row and str(mirror / data.PNEUMONIAMNIST_RECONSTRUCTION) in row
+        assert (
+            " substitute " in row and str(mirror / datastore.PNEUMONIAMNIST_RECONSTRUCTION) in row
+        )
 
 
 def test_no_copy_and_no_network_fails_with_the_fix(tmp_path, monkeypatch, capsys):
@@ -50,7 +52,7 @@ def test_a_missing_xray_sample_is_replaced_by_pneumoniamnist_folders(mirror, tmp
     # a mirror with PneumoniaMNIST but without the JPEG sample
     partial = tmp_path / "mirror"
     (partial / "pneumoniamnist").mkdir(parents=True)
-    for name in (data.PNEUMONIAMNIST_OFFICIAL, data.PNEUMONIAMNIST_RECONSTRUCTION):
+    for name in (datastore.PNEUMONIAMNIST_OFFICIAL, datastore.PNEUMONIAMNIST_RECONSTRUCTION):
         if (mirror / name).is_file():
             (partial / name).symlink_to(mirror / name)
     monkeypatch.setenv("LABCORE_DATA_MIRROR", str(partial))

@@ -17,17 +17,9 @@ import pytest
 from grading import cli
 from grading.errors import BadInput, UnknownAssignment
 from grading.paths import CoursePaths, find_notebooks
-from grading.runner.run import (
-    CellError,
-    NotebookResult,
-    RunSummary,
-    collect_metrics,
-    earlier_results,
-    find_error_cell,
-    kernel_environment,
-    parse_parameter_value,
-    run_notebooks,
-)
+from grading.runner.results import CellError, NotebookResult, collect_metrics, find_error_cell
+from grading.runner.run import kernel_environment, parse_parameter_value, run_notebooks
+from grading.runner.summary import RunSummary, earlier_results
 from labcore.runtime import METRICS_MIMETYPE
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "runner"
@@ -47,6 +39,7 @@ def _summary_json(folder: Path) -> dict[str, dict]:
 # --------------------------------------------------------------------------- real kernels
 
 
+@pytest.mark.slow
 def test_failing_notebook_fails_the_run_and_the_others_complete(tmp_path, capsys):
     status = cli.main(
         [
@@ -105,6 +98,7 @@ def test_failing_notebook_fails_the_run_and_the_others_complete(tmp_path, capsys
     assert f"| {sleep_ran} |" in markdown
 
 
+@pytest.mark.slow
 def test_parameters_environment_and_metrics_reach_the_summary(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LABCORE_DATA_DIR", "relative-data")  # made absolute for the kernel
@@ -150,6 +144,7 @@ def test_parameters_environment_and_metrics_reach_the_summary(tmp_path, monkeypa
     assert 'GREETING = "bonjour"' in injected[0].source
 
 
+@pytest.mark.slow
 def test_timeout_stops_the_notebook_and_its_kernel(tmp_path):
     folder = tmp_path / "03_infinite_loop"
     shutil.copytree(INFINITE_LOOP.parent, folder)
@@ -183,6 +178,7 @@ def _kernel_interval(result: NotebookResult) -> tuple[float, float]:
     return result.metrics["kernel_start"], result.metrics["kernel_end"]
 
 
+@pytest.mark.slow
 def test_jobs_two_runs_two_notebooks_at_once(tmp_path):
     together = run_notebooks(
         [SLEEP_A, SLEEP_B],
@@ -210,6 +206,7 @@ def test_jobs_two_runs_two_notebooks_at_once(tmp_path):
     assert end_a < start_b  # the control: with one job they run in turn
 
 
+@pytest.mark.slow
 def test_a_dead_kernel_fails_only_its_own_notebook(tmp_path):
     summary = run_notebooks(
         [FIXTURES / "08_kernel_dies" / "kernel_dies.ipynb", PARAMETERS],
@@ -226,6 +223,7 @@ def test_a_dead_kernel_fails_only_its_own_notebook(tmp_path):
     assert died.problem().startswith("cell 3: import os -> DeadKernelError: the kernel died")
 
 
+@pytest.mark.slow
 def test_backend_and_device_come_from_the_kernel_even_after_a_failure(tmp_path):
     summary = run_notebooks(
         [KERAS_RUNTIME],

@@ -1,35 +1,24 @@
-"""Integrity of a submission: tests restored from the source, tampering found and disarmed.
+"""Tampering: a static scan of the student's code, and the policy for what it finds.
 
-Runs before nbgrader sees a submission, in three parts.
+Runs before nbgrader sees a submission, after its tests are restored from the source
+(:mod:`grading.autograde.restore`), and is one of two checks:
 
-1. Restoring (:func:`restore`)
-   The graded notebook is rebuilt on the source's skeleton, cell by cell by ``grade_id``:
-   every locked cell (setup, ``parameters``, visible and hidden tests) comes from the source,
-   whatever the student did to it (edited, deleted, duplicated, moved, changed its type);
-   every solution cell keeps the student's answer but the source's metadata (points, flags,
-   ``grade_id``); cells the student added stay where they were; the notebook's metadata
-   (kernel) is the source's. Every repair is recorded as a reason (``"restored: ..."``).
-   nbgrader 0.9.6 alone does less: ``OverwriteCells`` restores an edited test cell and
-   resets points, ``DeduplicateIds`` strips the metadata of earlier copies, but a DELETED
-   test cell is silently dropped (``OverwriteCells.add_missing_cells`` is off by default): it
-   is never executed, its grade keeps ``auto_score = None`` and the submission needs manual
-   grading with nothing recorded. Here every test of the source runs, every time.
-
-2. A static scan of the student's code (:func:`scan_notebook`)
+1. A static scan of the student's code (:func:`scan_notebook`)
    Solution cells and cells the student added are parsed (IPython magics included, and the
    code inside ``%time``-like magics) and searched for what can make failing tests pass or
-   change how later cells run: exception and display hooks (``set_custom_exc``,
-   ``sys.excepthook``, ``showtraceback``), input and AST transformers, ``pre_run_cell``-style
-   events, tracing, rebinding builtins or exception classes or the names the setup cells
-   import, monkeypatching imported modules (``np.testing.assert_allclose = ...``,
-   ``labcore.checks``, ``keras``, ``unittest.mock``), changing ``sys`` or the environment
-   variables that pick the profile (``LABCORE_*``, ``NBGRADER_*``; also ``%env``),
-   ``%config``, signal handlers (which can ignore the grader's interrupt) and code built at
-   run time (``exec``, ``eval``, ``compile``, computed imports). Calls that end the kernel
-   (``exit()``, ``sys.exit``, ``os._exit``, ``raise SystemExit``) are findings of their own
-   kind, ``"exit"``: recorded, but graded by their effect (a dead kernel scores 0 from there).
+   change how later cells run (the rules: :mod:`grading.autograde.tamper_rules`): exception
+   and display hooks (``set_custom_exc``, ``sys.excepthook``, ``showtraceback``), input and
+   AST transformers, ``pre_run_cell``-style events, tracing, rebinding builtins or exception
+   classes or the names the setup cells import, monkeypatching imported modules
+   (``np.testing.assert_allclose = ...``, ``labcore.checks``, ``keras``, ``unittest.mock``),
+   changing ``sys`` or the environment variables that pick the profile (``LABCORE_*``,
+   ``NBGRADER_*``; also ``%env``), ``%config``, signal handlers (which can ignore the
+   grader's interrupt) and code built at run time (``exec``, ``eval``, ``compile``, computed
+   imports). Calls that end the kernel (``exit()``, ``sys.exit``, ``os._exit``,
+   ``raise SystemExit``) are findings of their own kind, ``"exit"``: recorded, but graded by
+   their effect (a dead kernel scores 0 from there).
 
-3. At run time, checks from outside the kernel (:mod:`grading.autograde.grade_in_sandbox`):
+2. At run time, checks from outside the kernel (:mod:`grading.autograde.grade_in_sandbox`):
    each test cell is scored from the kernel's execute reply and its outputs
    (:mod:`grading.autograde.scoring`), and before and after each test cell an integrity probe
    compares what the tests rely on with its state before any student code ran
@@ -41,496 +30,41 @@ A static finding of kind ``"tampering"`` in student cell X, or an integrity prob
 a change before or during test cell T, makes every autograded test cell after X
 (respectively T and every test after it) score 0 and marks those grades for manual review in
 nbgrader (formgrader shows them; the submission's notebook is flagged). The reason reads
-``"tampering: <what> in cell X (line N); tests after it score 0, needs instructor
-review"``. Tests before X keep their
-points: cells run in order, so code in X cannot have affected them. A false alarm costs an
-instructor a look, never a silent wrong grade. The scan raises the bar; it does not prove
-good faith: code that builds its attack from strings at run time can escape it, which is
-what the run-time probe is for, and what both miss is up to the instructor's review.
+``"tampering: <what> in cell X (line N); tests after it score 0, needs instructor review"``.
+Tests before X keep their points: cells run in order, so code in X cannot have affected them.
+A false alarm costs an instructor a look, never a silent wrong grade. The scan raises the
+bar; it does not prove good faith: code that builds its attack from strings at run time can
+escape it, which is what the run-time probe is for, and what both miss is up to the
+instructor's review.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
-import copy
-import json
-import re
 import threading
-import uuid
-from collections import Counter
 from dataclasses import dataclass
 
-import nbformat
+from grading.autograde.cells import cell_label, is_locked_code, is_solution_cell, is_tracked_cell
+from grading.autograde.tamper_rules import (
+    ALWAYS_GUARDED,
+    ATTRIBUTE_ALLOWLIST,
+    CODE_MAGICS,
+    DANGEROUS_MAGICS,
+    DEFERRED_CALLS,
+    DYNAMIC_CALLS,
+    ENVIRON_METHODS,
+    EXIT_CALLS,
+    HOOK_ATTRIBUTES,
+    MUTATING_METHODS,
+    PATCHING_MODULES,
+    PROTECTED_BUILTINS,
+    PROTECTED_ENVIRONMENT,
+    SAFE_CONFIG,
+    SHELL,
+    SIGNAL_CALLS,
+)
 
-from grading.errors import InvalidNotebook
-
-__all__ = [
-    "Finding",
-    "InvalidNotebook",
-    "cell_label",
-    "grade_id",
-    "is_locked_code",
-    "is_solution_cell",
-    "is_test_cell",
-    "is_tracked_cell",
-    "read_notebook",
-    "restore",
-    "scan_notebook",
-    "scan_source",
-]
-
-
-# --------------------------------------------------------------------------- cells
-
-
-def _nbgrader(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return meta if isinstance(meta, dict) else {}
-
-
-def grade_id(cell) -> str | None:
-    """The cell's nbgrader ``grade_id``, or ``None``.
-
-    Parameters
-    ----------
-    cell : nbformat.NotebookNode
-        A notebook cell.
-
-    Returns
-    -------
-    str or None
-        The id when the cell carries nbgrader metadata with one.
-    """
-    value = _nbgrader(cell).get("grade_id")
-    return value if isinstance(value, str) and value else None
-
-
-def is_tracked_cell(cell) -> bool:
-    """Whether nbgrader tracks the cell (graded, solution, locked or task cell with an id).
-
-    Parameters
-    ----------
-    cell : nbformat.NotebookNode
-        A notebook cell.
-
-    Returns
-    -------
-    bool
-        ``True`` for cells the source defines by ``grade_id``.
-    """
-    meta = _nbgrader(cell)
-    flags = any(meta.get(k) for k in ("grade", "solution", "locked", "task"))
-    return bool(flags and grade_id(cell))
-
-
-def is_solution_cell(cell) -> bool:
-    """Whether the student writes this cell (an nbgrader solution cell).
-
-    Parameters
-    ----------
-    cell : nbformat.NotebookNode
-        A notebook cell.
-
-    Returns
-    -------
-    bool
-        ``True`` for solution cells.
-    """
-    return bool(_nbgrader(cell).get("solution"))
-
-
-def is_locked_code(cell) -> bool:
-    """Whether a code cell comes from the source as it is (setup and test cells).
-
-    Parameters
-    ----------
-    cell : nbformat.NotebookNode
-        A notebook cell.
-
-    Returns
-    -------
-    bool
-        ``True`` for tracked code cells that are not solution cells.
-    """
-    return cell.get("cell_type") == "code" and is_tracked_cell(cell) and not is_solution_cell(cell)
-
-
-def is_test_cell(cell) -> bool:
-    """Whether the cell is an autograded test (a graded code cell that is not a solution).
-
-    Parameters
-    ----------
-    cell : nbformat.NotebookNode
-        A notebook cell.
-
-    Returns
-    -------
-    bool
-        ``True`` for autograder test cells.
-    """
-    meta = _nbgrader(cell)
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def cell_label(cell, index: int) -> str:
-    """How reasons name a cell: its ``grade_id``, else its position.
-
-    Parameters
-    ----------
-    cell : nbformat.NotebookNode
-        The cell.
-    index : int
-        Its position in the notebook (0-based).
-
-    Returns
-    -------
-    str
-        ``"'test_square'"`` or ``"#7"`` (1-based).
-    """
-    name = grade_id(cell)
-    return f"'{name}'" if name else f"#{index + 1}"
-
-
-def _kind(cell) -> str:
-    meta = _nbgrader(cell)
-    if meta.get("task"):
-        return "task"
-    if meta.get("grade") and not meta.get("solution"):
-        return "test"
-    if meta.get("solution"):
-        return "solution"
-    return "locked"
-
-
-def read_notebook(data: bytes | str, name: str = "notebook") -> nbformat.NotebookNode:
-    """Parse a submitted file as a notebook (nbformat 4).
-
-    Parameters
-    ----------
-    data : bytes or str
-        The file's content.
-    name : str
-        The file's name, for the error.
-
-    Returns
-    -------
-    nbformat.NotebookNode
-        The notebook, converted to nbformat 4.
-
-    Raises
-    ------
-    InvalidNotebook
-        If it is not JSON, not a notebook, or a notebook nbformat cannot read.
-    """
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        raw = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidNotebook(f"{name} is not a JSON file ({error})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
-        raise InvalidNotebook(f"{name} is JSON but not a Jupyter notebook (no list of cells)")
-    try:
-        nb = nbformat.reads(text, as_version=4)
-        for cell in nb.cells:
-            cell.setdefault("metadata", {})
-            cell.setdefault("source", "")
-            if cell.get("cell_type") not in ("code", "markdown", "raw"):
-                raise ValueError(f"unknown cell type {cell.get('cell_type')!r}")
-    except Exception as error:  # nbformat raises many kinds for damaged notebooks
-        raise InvalidNotebook(f"{name} is not a readable notebook ({error})") from None
-    return nb
-
-
-# --------------------------------------------------------------------------- restoring
-
-_METADATA_FIELDS = ("grade", "solution", "locked", "task", "points")
-
-
-def _fresh(cell, cell_type: str, source: str, metadata: dict):
-    if cell_type == "code":
-        new = nbformat.v4.new_code_cell(source=source, metadata=metadata)
-    elif cell_type == "markdown":
-        new = nbformat.v4.new_markdown_cell(source=source, metadata=metadata)
-    else:
-        new = nbformat.v4.new_raw_cell(source=source, metadata=metadata)
-    if cell is not None and isinstance(cell.get("id"), str):
-        new["id"] = cell["id"]
-    return new
-
-
-def _clean_copy(cell):
-    new = copy.deepcopy(cell)
-    if new.get("cell_type") == "code":
-        new["outputs"] = []
-        new["execution_count"] = None
-    new.get("metadata", {}).pop("cnnlab", None)
-    return new
-
-
-def _free_cell(cell):
-    """A cell the student added (or one that lost its identity): its source, no outputs, and
-    of its metadata only the tags (nothing else matters for grading)."""
-    tags = cell.get("metadata", {}).get("tags")
-    metadata = (
-        {"tags": list(tags)}
-        if isinstance(tags, list) and all(isinstance(t, str) for t in tags)
-        else {}
-    )
-    return _fresh(cell, cell.get("cell_type", "code"), cell.get("source", ""), metadata)
-
-
-def restore(submission, reference, release=None) -> tuple[nbformat.NotebookNode, list[str]]:
-    """Rebuild a submission on the source's skeleton (see the module docstring).
-
-    Locked cells (setup, parameters, tests, tasks) always come from ``reference``. Solution
-    cells keep the student's source with the reference's metadata; earlier copies of a
-    duplicated solution cell stay as ordinary cells (as nbgrader's ``DeduplicateIds`` keeps
-    them), a deleted one is left out (putting the stub back could only overwrite an answer
-    the student moved into another cell). Cells the student added keep their place after the
-    nearest tracked cell above them.
-
-    Parameters
-    ----------
-    submission : nbformat.NotebookNode
-        What the student submitted.
-    reference : nbformat.NotebookNode
-        The graded version of the assignment's notebook: the student version with the
-        hidden tests put back (what nbgrader executes), with nbgrader metadata.
-    release : nbformat.NotebookNode, optional
-        The student version as released, to tell an edited test cell from one that only
-        lacks the hidden tests; default ``reference``.
-
-    Returns
-    -------
-    notebook : nbformat.NotebookNode
-        The notebook to grade, without outputs.
-    reasons : list of str
-        One line per repair, ``"restored: ..."`` (or ``"missing: ..."`` for a solution cell
-        that is gone), in notebook order.
-
-    Raises
-    ------
-    InvalidNotebook
-        If the rebuilt notebook is not valid (a damaged submission).
-    """
-    release = release if release is not None else reference
-    released_source = {grade_id(c): c.source for c in release.cells if is_tracked_cell(c)}
-    tracked = {grade_id(c): c for c in reference.cells if is_tracked_cell(c)}
-    parameters = next(
-        (
-            c
-            for c in reference.cells
-            if "parameters" in c.get("metadata", {}).get("tags", []) and not is_tracked_cell(c)
-        ),
-        None,
-    )
-    total = Counter(grade_id(c) for c in submission.cells if grade_id(c) in tracked)
-
-    reasons: list[str] = []
-    free_after: dict[str | None, list] = {None: []}
-    last_copy: dict[str, object] = {}
-    seen: Counter = Counter()
-    anchor = None
-    for cell in submission.cells:
-        name = grade_id(cell)
-        if name in tracked:
-            seen[name] += 1
-            is_last = seen[name] == total[name]
-            if is_solution_cell(tracked[name]) and not is_last:
-                free_after[anchor].append(_free_cell(cell))  # an earlier copy of an answer
-                continue
-            if is_last:
-                last_copy[name] = cell
-            anchor = name
-            free_after.setdefault(anchor, [])
-            continue
-        if is_tracked_cell(cell):
-            reasons.append(
-                f"restored: a cell claims grade_id '{name}', which the source does not have; "
-                "graded as an ordinary cell"
-            )
-        free = _free_cell(cell)
-        if (
-            parameters is not None
-            and "parameters" in free["metadata"].get("tags", [])
-            and free.get("source") != parameters.source
-        ):
-            reasons.append("restored: the parameters cell was edited; restored from the source")
-            free = _fresh(free, parameters.cell_type, parameters.source, free["metadata"])
-        free_after[anchor].append(free)
-
-    cells = list(free_after[None])
-    for ref_cell in reference.cells:
-        name = grade_id(ref_cell) if is_tracked_cell(ref_cell) else None
-        if name is None:
-            continue  # instructions and plain cells: the student's copies are kept above
-        kind = _kind(ref_cell)
-        submitted = last_copy.get(name)
-        if submitted is None and kind == "solution":
-            reasons.append(
-                f"missing: solution cell '{name}' was deleted or lost its nbgrader metadata; "
-                "graded as submitted"
-            )
-        elif submitted is None:
-            reasons.append(f"restored: {kind} cell '{name}' was deleted; restored from the source")
-            cells.append(_clean_copy(ref_cell))
-        else:
-            changed = [
-                f"{field} {_nbgrader(submitted).get(field)!r} -> {_nbgrader(ref_cell).get(field)!r}"
-                for field in _METADATA_FIELDS
-                if _nbgrader(submitted).get(field) != _nbgrader(ref_cell).get(field)
-            ]
-            if submitted.get("cell_type") != ref_cell.cell_type:
-                changed.append(f"cell type {submitted.get('cell_type')} -> {ref_cell.cell_type}")
-            if changed:
-                reasons.append(
-                    f"restored: {kind} cell '{name}' had its metadata changed "
-                    f"({', '.join(changed)}); reset to the source"
-                )
-            if kind == "solution":
-                metadata = copy.deepcopy(dict(ref_cell.get("metadata", {})))
-                source = submitted.get("source", "")
-                cells.append(_fresh(submitted, ref_cell.cell_type, source, metadata))
-            else:
-                if submitted.get("source", "") not in (released_source.get(name), ref_cell.source):
-                    reasons.append(
-                        f"restored: {kind} cell '{name}' was edited; restored from the source"
-                    )
-                cells.append(_clean_copy(ref_cell))
-        if total[name] > 1:
-            kept = "the last copy is graded" if kind == "solution" else "extra copies removed"
-            reasons.append(f"restored: {kind} cell '{name}' appears {total[name]} times; {kept}")
-        cells.extend(free_after.get(name, []))
-
-    notebook = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(reference.metadata))
-    ids: set[str] = set()
-    for cell in notebook.cells:
-        if not isinstance(cell.get("id"), str) or cell["id"] in ids:
-            cell["id"] = uuid.uuid4().hex[:8]
-        ids.add(cell["id"])
-    try:
-        nbformat.validate(notebook)
-    except nbformat.ValidationError as error:
-        raise InvalidNotebook(f"the submission cannot be rebuilt as a notebook ({error})") from None
-    return notebook, reasons
-
-
-# --------------------------------------------------------------------------- static scan
-
-#: Attributes whose use changes how IPython runs or reports later cells.
-HOOK_ATTRIBUTES = {
-    "set_custom_exc": "set_custom_exc (replaces error reporting)",
-    "custom_exceptions": "custom_exceptions (replaces error reporting)",
-    "showtraceback": "showtraceback (replaces error reporting)",
-    "_showtraceback": "_showtraceback (replaces error reporting)",
-    "showsyntaxerror": "showsyntaxerror (replaces error reporting)",
-    "input_transformers_cleanup": "input_transformers_cleanup (rewrites later cells)",
-    "input_transformers_post": "input_transformers_post (rewrites later cells)",
-    "input_transformer_manager": "input_transformer_manager (rewrites later cells)",
-    "ast_transformers": "ast_transformers (rewrites later cells)",
-    "transform_cell": "transform_cell (rewrites later cells)",
-    "run_cell": "run_cell (replaces how cells run)",
-    "run_cell_async": "run_cell_async (replaces how cells run)",
-    "run_ast_nodes": "run_ast_nodes (replaces how cells run)",
-    "run_code": "run_code (replaces how cells run)",
-    "excepthook": "excepthook (replaces error reporting)",
-    "displayhook": "displayhook (replaces how results show)",
-    "settrace": "settrace (can skip lines of later cells)",
-    "setprofile": "setprofile (runs code around every call)",
-    "user_ns_hidden": "user_ns_hidden",
-    "__code__": "__code__ (rewrites a function's code)",
-    "__globals__": "__globals__ (rewrites a function's globals)",
-    "__defaults__": "__defaults__ (rewrites a function's defaults)",
-    "__kwdefaults__": "__kwdefaults__ (rewrites a function's defaults)",
-    "__subclasses__": "__subclasses__ (reaches every class of the interpreter)",
-}
-#: IPython events a student cell must not hook into.
-EVENT_NAMES = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell", "shell_initialized")
-#: Builtins that tests rely on: rebinding one is tampering (common variable names such as
-#: ``sum``, ``max``, ``list`` or ``input`` are left alone: shadowing them breaks tests at most).
-PROTECTED_BUILTINS = {
-    name
-    for name, value in vars(builtins).items()
-    if isinstance(value, type) and issubclass(value, BaseException)
-} | {
-    "print",
-    "isinstance",
-    "issubclass",
-    "len",
-    "abs",
-    "all",
-    "any",
-    "round",
-    "float",
-    "int",
-    "bool",
-    "str",
-    "repr",
-    "getattr",
-    "hasattr",
-    "callable",
-    "exec",
-    "eval",
-    "compile",
-    "globals",
-    "locals",
-    "vars",
-    "open",
-    "__import__",
-    "__build_class__",
-    "__builtins__",
-    "get_ipython",
-}
-#: Environment variables that select how a notebook is graded.
-PROTECTED_ENVIRONMENT = re.compile(r"^(LABCORE_|NBGRADER_|CNNLAB_)")
-#: Configuration namespaces of imported modules a student may set attributes on.
-ATTRIBUTE_ALLOWLIST = ("pandas.options", "matplotlib.rcParams")
-#: Modules whose only purpose here would be to patch other code.
-PATCHING_MODULES = ("unittest.mock", "mock", "pytest", "_pytest")
-#: Magics that run code we cannot see or change how IPython behaves.
-DANGEROUS_MAGICS = {
-    "config": "%config (changes how IPython runs and shows cells)",
-    "run": "%run (runs code from a file)",
-    "load": "%load (loads code from a file)",
-    "alias_magic": "%alias_magic",
-}
-#: ``%config`` targets that only change how figures look.
-SAFE_CONFIG = ("InlineBackend.",)
-#: Magics whose argument or body is Python code (scanned too).
-CODE_MAGICS = {"time", "timeit", "prun", "capture", "debug"}
-_EXIT_CALLS = {
-    "exit": "exit()",
-    "quit": "quit()",
-    "sys.exit": "sys.exit",
-    "os._exit": "os._exit",
-    "os.abort": "os.abort",
-    "os.kill": "os.kill",
-    "os.killpg": "os.killpg",
-    "signal.raise_signal": "signal.raise_signal",
-}
-_SIGNAL_CALLS = {"signal.signal", "signal.setitimer", "signal.alarm", "signal.pthread_sigmask"}
-#: Calls that run code later, when the tests run, or write the interpreter's memory.
-_DEFERRED_CALLS = {
-    "threading.Timer": "threading.Timer (runs code later, while tests run)",
-    "atexit.register": "atexit.register (runs code when the kernel stops)",
-    "ctypes.memmove": "ctypes.memmove (writes the interpreter's memory)",
-    "ctypes.memset": "ctypes.memset (writes the interpreter's memory)",
-    "ctypes.pythonapi": "ctypes.pythonapi (the interpreter's own C functions)",
-}
-_DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__"}
-_ENVIRON_METHODS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
-_MUTATING_METHODS = {
-    "append",
-    "insert",
-    "extend",
-    "update",
-    "pop",
-    "clear",
-    "__setitem__",
-    "remove",
-}
-_SHELL = "<the IPython shell>"
+__all__ = ["Finding", "scan_notebook", "scan_source"]
 
 
 @dataclass(frozen=True)
@@ -620,7 +154,7 @@ class _Scanner(ast.NodeVisitor):
     def _is_shell(self, node) -> bool:
         """``get_ipython()``, or a name bound to it."""
         if isinstance(node, ast.Name):
-            return self.aliases.get(node.id) == _SHELL
+            return self.aliases.get(node.id) == SHELL
         return (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -743,7 +277,7 @@ class _Scanner(ast.NodeVisitor):
             self._check_store_target(target, node)
         # simple aliases of imported things (t = np.testing) and of the shell
         if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            resolved = _SHELL if self._is_shell(node.value) else self._resolve(node.value)
+            resolved = SHELL if self._is_shell(node.value) else self._resolve(node.value)
             if resolved is not None:
                 self.aliases[node.targets[0].id] = resolved
         self.generic_visit(node)
@@ -842,16 +376,16 @@ class _Scanner(ast.NodeVisitor):
             and func.id in ("exit", "quit")
             and func.id not in (self.aliases)
         ):
-            self._add(node, "exit", _EXIT_CALLS[func.id])
-        elif called in _EXIT_CALLS:
-            self._add(node, "exit", _EXIT_CALLS[called])
-        elif called in _SIGNAL_CALLS:
+            self._add(node, "exit", EXIT_CALLS[func.id])
+        elif called in EXIT_CALLS:
+            self._add(node, "exit", EXIT_CALLS[called])
+        elif called in SIGNAL_CALLS:
             self._add(node, "tampering", f"{called} (can ignore the grader's interrupt)")
-        elif called in _DEFERRED_CALLS or called.startswith("ctypes.pythonapi."):
+        elif called in DEFERRED_CALLS or called.startswith("ctypes.pythonapi."):
             self._add(
-                node, "tampering", _DEFERRED_CALLS.get(called, _DEFERRED_CALLS["ctypes.pythonapi"])
+                node, "tampering", DEFERRED_CALLS.get(called, DEFERRED_CALLS["ctypes.pythonapi"])
             )
-        elif isinstance(func, ast.Name) and func.id in _DYNAMIC_CALLS:
+        elif isinstance(func, ast.Name) and func.id in DYNAMIC_CALLS:
             self._add(node, "tampering", f"{func.id}() of code built at run time")
         elif called == "importlib.import_module" and not (
             node.args and isinstance(node.args[0], ast.Constant)
@@ -894,10 +428,10 @@ class _Scanner(ast.NodeVisitor):
             self._check_environment_key(node.args[0] if node.args else None, node)
         elif isinstance(func, ast.Attribute):
             owner = self._resolve(func.value) or _dotted(func.value) or ""
-            if owner == "os.environ" and func.attr in _ENVIRON_METHODS:
+            if owner == "os.environ" and func.attr in ENVIRON_METHODS:
                 self._check_environment_call(func.attr, node)
             elif owner in ("sys.modules", "sys.meta_path", "sys.path_hooks") and (
-                func.attr in _MUTATING_METHODS
+                func.attr in MUTATING_METHODS
             ):
                 self._add(node, "tampering", f"changes {owner}")
             elif self._is_shell(func.value) and func.attr not in HOOK_ATTRIBUTES:
@@ -1026,10 +560,6 @@ def _setup_bindings(source: str) -> dict[str, str]:
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             bound[node.name] = f"<setup>.{node.name}"
     return bound
-
-
-#: Builtins no student code may rebind, whether or not a test uses them.
-ALWAYS_GUARDED = frozenset({"__builtins__", "__import__", "__build_class__", "get_ipython"})
 
 
 def _names_used(sources) -> set[str]:

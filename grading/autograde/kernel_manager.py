@@ -1,0 +1,175 @@
+"""The kernel manager that starts a submission's kernel in the sandbox, and its kernelspec.
+
+The grading program (:mod:`grading.autograde.grade_in_sandbox`) gives nbgrader's executor
+:class:`SandboxedKernelManager`, which wraps the kernel's command line in
+:func:`grading.autograde.sandbox.jail_command` and talks to the kernel over Unix sockets
+(ZeroMQ's ``ipc`` transport) in a folder bound into the sandbox. With ``unsafe`` set
+(``--unsafe-no-sandbox``, for development only) the kernel runs without the sandbox, under
+the limits alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Unicode
+
+from grading.autograde.sandbox import (
+    RUN_DIR,
+    SANDBOX_HOME,
+    SandboxLimits,
+    jail_command,
+    kernel_ids,
+    system_tool,
+)
+
+__all__ = ["SandboxedKernelManager", "write_kernelspec"]
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel runs in the sandbox (:func:`sandbox.jail_command`).
+
+    The grader's side of the connection uses ZeroMQ's ``ipc`` transport in
+    ``ipc_folder``; the kernel gets its own copy of the connection file, naming the
+    same sockets by their path inside the sandbox.
+    """
+
+    job_dir = Unicode("", help="The job folder of the submission").tag(config=True)
+    files_dir = Unicode("", help="Folder copied into the kernel's home").tag(config=True)
+    limits_json = Unicode("{}", help="SandboxLimits as JSON").tag(config=True)
+    env_json = Unicode("{}", help="The kernel's environment as JSON").tag(config=True)
+    unsafe = Bool(False, help="Run the kernel without the sandbox").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._ids = kernel_ids()
+        if not self.unsafe:
+            self._ipc = _ipc_folder(Path(self.job_dir), self._ids)
+            self.transport = "ipc"
+            self.ip = str(self._ipc / "k")
+
+    async def _async_pre_start_kernel(self, **kw):
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        limits = SandboxLimits(**json.loads(self.limits_json))
+        env = json.loads(self.env_json)
+        if os.environ.get("NBGRADER_EXECUTION"):  # set by nbgrader while it executes
+            env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
+        kw["env"] = env
+        if self.unsafe:
+            return _unsafe_command(kernel_cmd, self, limits, kw)
+        private = Path(self.job_dir) / "kernel"
+        private.mkdir(mode=0o700, exist_ok=True)
+        info = json.loads(Path(self.connection_file).read_text())
+        info["ip"] = f"{RUN_DIR}/ipc/k"
+        copy = private / "connection.json"
+        copy.write_text(json.dumps(info))
+        copy.chmod(0o400)
+        if self._ids is not None:
+            os.chown(private, *self._ids)
+            os.chown(copy, *self._ids)
+        command = [
+            f"{RUN_DIR}/connection.json" if arg == self.connection_file else arg
+            for arg in kernel_cmd
+        ]
+        kw["cwd"] = str(self.job_dir)
+        return (
+            jail_command(
+                command,
+                files=Path(self.files_dir),
+                connection_file=copy,
+                ipc_folder=self._ipc,
+                limits=limits,
+                ids=self._ids,
+                env=env,
+            ),
+            kw,
+        )
+
+
+def _ipc_folder(job_dir: Path, ids: tuple[int, int] | None) -> Path:
+    folder = job_dir / "ipc"
+    if len(str(folder)) > 80:  # a Unix socket's path is at most 107 bytes
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="cnnlab-ipc-"))
+        (job_dir / "ipc-location").write_text(str(folder))
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if ids is not None:
+        os.chown(folder, *ids)
+    return folder
+
+
+def _unsafe_command(kernel_cmd: list[str], manager, limits: SandboxLimits, kw: dict):
+    """The kernel without the sandbox: limits only; as root, an unprivileged user that may read."""
+    workspace = Path(manager.job_dir) / "workspace"
+    shutil.copytree(manager.files_dir, workspace, dirs_exist_ok=True)
+    kw["env"] = {
+        name: value.replace(SANDBOX_HOME, str(workspace)) for name, value in kw["env"].items()
+    }
+    kw["cwd"] = str(workspace)
+    mib = 1024 * 1024
+    command = [
+        system_tool("prlimit") or "prlimit",
+        f"--fsize={int(limits.max_file_size_mb) * mib}",
+        f"--data={int(limits.memory_limit_mb) * 2 * mib}",
+        "--core=0",
+        "--",
+        *kernel_cmd,
+    ]
+    ids = manager._ids
+    if ids is not None:
+        # Never a root kernel. Python may live where only root can read it (a pyenv under
+        # /root), so this user keeps the right to read files: unsafe, as the option says.
+        for path in [workspace, *workspace.rglob("*")]:
+            os.chown(path, *ids)
+        Path(manager.connection_file).chmod(0o644)
+        Path(manager.connection_file).parent.chmod(0o755)
+        command = [
+            system_tool("setpriv") or "setpriv",
+            f"--reuid={ids[0]}",
+            f"--regid={ids[1]}",
+            "--clear-groups",
+            "--inh-caps=+dac_read_search",
+            "--ambient-caps=+dac_read_search",
+            "--",
+            *command,
+        ]
+    return command, kw
+
+
+def write_kernelspec(folder: Path, name: str = "python3") -> Path:
+    """Write a plain Python kernelspec (the sandbox wraps its command, not the spec).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A Jupyter data folder to put first on ``JUPYTER_PATH``.
+    name : str
+        The kernel name it answers to (``python3``, or what notebooks and config ask for).
+
+    Returns
+    -------
+    pathlib.Path
+        The ``kernel.json`` written.
+    """
+    spec = folder / "kernels" / name / "kernel.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (cnnlab sandbox)",
+                "language": "python",
+                # bwrap does not pass signals on: the kernel interrupts itself on request
+                "interrupt_mode": "message",
+                "metadata": {"debugger": False},
+            },
+            indent=1,
+        )
+    )
+    return spec

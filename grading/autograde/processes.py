@@ -1,0 +1,137 @@
+"""Process trees: killing one, and capping the memory of this process's children.
+
+:func:`kill_process_tree` is the one process-tree killer of the project (the runner's
+workers, the grading programs, test servers); :func:`kill_children` and
+:class:`MemoryWatchdog` run in the grading program
+(:mod:`grading.autograde.grade_in_sandbox`), where the kernel and whatever it started are the
+program's descendants.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+__all__ = ["MemoryWatchdog", "kill_children", "kill_process_tree"]
+
+
+def kill_process_tree(pid: int) -> None:
+    """Kill a process, its process group and every descendant, now (SIGKILL).
+
+    Descendants are collected before anything is killed, so none escapes by being
+    re-parented; processes that started their own session are included.
+
+    Parameters
+    ----------
+    pid : int
+        The root of the tree.
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        victims = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        victims = []
+    with _suppress_lookup():
+        os.killpg(pid, signal.SIGKILL)
+    for process in victims:
+        with _suppress_lookup():
+            process.kill()
+    # not the root: its parent reaps it (and reads its real exit status)
+    psutil.wait_procs(victims[1:], timeout=5)
+
+
+class _suppress_lookup:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        import psutil
+
+        return kind is not None and issubclass(kind, ProcessLookupError | psutil.Error)
+
+
+def kill_children() -> None:
+    """Kill every descendant of this process (the kernel and whatever it started)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with _suppress_lookup():
+            child.kill()
+
+
+class MemoryWatchdog(threading.Thread):
+    """Kill the kernel when this process's children use more memory than allowed.
+
+    Runs in the grading program; every ``interval`` seconds it adds up the resident memory
+    of all descendants of this process (the kernel and whatever it started; the grading
+    program itself is not counted), and when the sum passes ``limit_mb`` it kills them all
+    and remembers it.
+
+    Parameters
+    ----------
+    limit_mb : int
+        The cap in MiB.
+    interval : float
+        Seconds between checks.
+    """
+
+    def __init__(self, limit_mb: int, interval: float = 0.2):
+        super().__init__(name="cnnlab-memory-watchdog", daemon=True)
+        self.limit_bytes = int(limit_mb) * 1024 * 1024
+        self.interval = interval
+        self.peak_bytes = 0
+        self.exceeded = threading.Event()
+        self._stop_event = threading.Event()
+
+    def total_rss(self) -> int:
+        """Resident bytes of all descendants of this process.
+
+        Returns
+        -------
+        int
+            The sum of their RSS (pages shared between them counted once per process).
+        """
+        import psutil
+
+        total = 0
+        for process in psutil.Process().children(recursive=True):
+            with _suppress_lookup():
+                total += process.memory_info().rss
+        return total
+
+    def total_pss(self) -> int:
+        """Proportional resident bytes of all descendants (shared pages counted once).
+
+        Slower than :meth:`total_rss` (it reads each process's memory map), so it only
+        confirms a sum of RSS over the cap: forked children share their parent's pages.
+
+        Returns
+        -------
+        int
+            The sum of their PSS (their RSS where PSS is not available).
+        """
+        import psutil
+
+        total = 0
+        for process in psutil.Process().children(recursive=True):
+            with _suppress_lookup():
+                info = process.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+        return total
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            total = self.total_rss()
+            if total > self.limit_bytes:
+                total = self.total_pss()
+            self.peak_bytes = max(self.peak_bytes, total)
+            if total > self.limit_bytes:
+                self.exceeded.set()
+                kill_children()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop_event.set()
