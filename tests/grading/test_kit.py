@@ -237,7 +237,7 @@ def test_labcore_distribution_takes_its_dependencies_from_the_project():
         assert normalised(text) in declared, text
     names = {Requirement(text).name for text in project["dependencies"]}
     assert not names & {"nbgrader", "papermill", "jupyterlab"}
-    assert labcore["tool"]["setuptools"]["packages"] == ["labcore"]
+    assert labcore["tool"]["setuptools"]["packages"]["find"]["include"] == ["labcore*"]
 
 
 @pytest.mark.slow

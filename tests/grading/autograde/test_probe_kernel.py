@@ -53,6 +53,7 @@ def _cached_text(client) -> str:
     return ast.literal_eval(reply["content"]["user_expressions"]["text"]["data"]["text/plain"])
 
 
+@pytest.mark.slow
 def test_forgetting_drops_hidden_lines_and_rereads_only_new_entries(kernel):
     _run(kernel, "shared = 1\n" + SHARED)  # a visible cell
     _run(kernel, "secret_answer = 42\n" + HIDDEN)
@@ -80,6 +81,7 @@ def test_a_failed_forget_reply_means_read_everything_next_time():
     assert parse_forget_reply({"content": {"status": "error"}}) == set()
 
 
+@pytest.mark.slow
 def test_the_loading_probe_fingerprints_as_the_later_probes_do(kernel):
     names = ["numpy.random.default_rng", "numpy.allclose", "json.dumps", "builtins.len"]
     first = parse_reply(_run(kernel, probe=probe_expression(names, [], load=True)))
@@ -99,6 +101,7 @@ def test_every_module_of_labcore_checks_is_probed():
     assert modules - {"labcore.checks.__init__"} <= set(PROBED_MODULES)
 
 
+@pytest.mark.slow
 def test_a_patch_of_a_checks_helper_is_caught_public_or_private(kernel):
     modules = ["labcore.checks", "labcore.checks.core", "labcore.checks.xray"]
     before = parse_reply(_run(kernel, probe=probe_expression([], modules, load=True)))
