@@ -196,7 +196,7 @@ def _expected_totals(paths: CoursePaths, demo) -> tuple[list[str], str]:
     manual = awaiting_manual_grading(scores)
     manual = manual[manual["student"] == REFERENCE_STUDENT]
     awaiting = (
-        f"; {manual['points'].sum():g} points await manual grading ("
+        f"; {manual['points'].sum():g} point(s) await manual grading ("  # as cnnlab export
         + ", ".join(f"{row.assignment} {row.points:g}" for row in manual.itertuples())
         + ")"
         if not manual.empty
