@@ -408,10 +408,12 @@ def check_frozen_base(model, base) -> None:
     SelfCheckError
         If the base has trainable weights, or the model trains none.
     """
+    from labcore.transfer import count_weights  # here: importing checks stays light
+
     base_ids = {id(weight) for weight in base.weights}
     base_trainable = [w for w in model.trainable_weights if id(w) in base_ids]
     if base_trainable or base.trainable_weights:
-        count = int(sum(np.prod(w.shape) for w in base.trainable_weights))
+        count = count_weights(base.trainable_weights)
         _fail(
             f"the base still has {count:,} trainable weights: training would overwrite what it "
             "learned.",
@@ -419,7 +421,7 @@ def check_frozen_base(model, base) -> None:
         )
     if not model.trainable_weights:
         _fail("nothing in the model can learn.", "the new head must stay trainable.")
-    count = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    count = count_weights(model.trainable_weights)
     _passed(f"the base is frozen; {count:,} weights of the new head train")
 
 
