@@ -20,11 +20,12 @@ environment):
     ``generate_assignment`` of the template is inside the time.
 ``in_kernel``
     The notebook's own work: the notebooks plain nbgrader executed (one per kind, hidden
-    tests included) run again in a plain Jupyter kernel with ``nbclient`` (kernel start,
-    every cell, shutdown), the same grade profile. Once one at a time as plain nbgrader
-    runs them, and once as many at a time as ``cnnlab`` grades with its thread limits, so
-    each grader's per-submission overhead is its time per submission minus the notebook's
-    work under the same conditions.
+    tests included) run again in a plain Jupyter kernel with ``nbclient`` (kernel start and
+    every cell; then the kernel is killed, not asked to shut down, so the 2 s a TensorFlow
+    kernel takes to wind down counts as a grader's cost), the same grade profile. Once one
+    at a time as plain nbgrader runs them, and once as many at a time as ``cnnlab`` grades
+    with its thread limits, so each grader's per-submission overhead is its time per
+    submission minus the notebook's work under the same conditions.
 
 The grades of both gradebooks are compared cell by cell (and with the scores
 :mod:`grading.demo` expects); any difference is a failure of the benchmark (exit status 1,
@@ -218,6 +219,7 @@ def _execute_in_kernel(notebook_path: Path, extra_env: dict[str, str]) -> float:
             timeout=900,
             kernel_name="python3",
             allow_errors=True,
+            shutdown_kernel="immediate",
             resources={"metadata": {"path": folder}},
         )
         start = time.perf_counter()

@@ -9,7 +9,8 @@ notebook, each with real nbgrader and real kernels:
 2. the source notebook (the reference solution) scores full marks on every autograded cell;
 3. the unchanged student version scores 0 on every autograded cell and does not crash the
    grader;
-4. a plausible wrong answer to one exercise loses that exercise's points and no others.
+4. a plausible wrong answer to one exercise loses that exercise's points and no others, and
+   a right answer written differently loses nothing.
 
 This module holds what those tests share. A test module typically looks like this::
 
@@ -60,13 +61,15 @@ API (kept stable; other test modules rely on it)
     ``-> dict[str, dict[str, float]]``: student -> ``{grade_id: score}`` for every
     autograded test cell, from ``grading.autograde.run.autograde`` (the project's parallel,
     sandboxed autograder) and the gradebook (``grading.base.gradebook.cell_scores``).
-:func:`grade_class` ``(assignment, build, wrong_answers, profile="grade", jobs=2)``
-    ``-> dict[str, dict[str, float]]``: the usual class in one grading run: ``"reference"``
-    (the source notebook), ``"blank"`` (the unanswered student version) and one student per
-    entry of ``wrong_answers`` (student id -> ``(grade_id, code)``, or
+:func:`grade_class` ``(assignment, build, wrong_answers, right_answers=None, profile="grade",``
+``jobs=2) -> GradedClass``
+    The usual class in one grading run: ``"reference"`` (the source notebook), ``"blank"``
+    (the unanswered student version) and the answers (answer id -> ``(grade_id, code)``, or
     ``(grade_id, code, lost_cells)`` when the answer should lose other test cells than
-    ``test_<grade_id>``: exercises with partial credit have one test cell per point), each the
-    :func:`solved_notebook` with that one answer replaced.
+    ``test_<grade_id>``: exercises with partial credit have one test cell per point), put
+    into :func:`solved_notebook` copies. Answers to different exercises share a notebook
+    (:func:`pack_answers`: the k-th answer to every exercise in ``wrong-<k>``, right answers
+    apart in ``right-<k>``); :class:`GradedClass` says which notebook carried each answer.
 :func:`max_points` ``(assignment) -> dict[str, float]``
     ``{grade_id: points}`` of every autograded test cell of the source notebook.
 :func:`lost_points` ``(scores, assignment) -> dict[str, float]``
@@ -90,6 +93,7 @@ import copy
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -103,6 +107,7 @@ from grading.paths import BUILD_ENV, CoursePaths
 __all__ = [
     "COURSE_ROOT",
     "AssignmentGradingTests",
+    "GradedClass",
     "GradingFailure",
     "autograded_cells",
     "course",
@@ -113,6 +118,7 @@ __all__ = [
     "leaked_lines",
     "lost_points",
     "max_points",
+    "pack_answers",
     "reference_answer",
     "replace_once",
     "secret_lines",
@@ -596,14 +602,71 @@ def grade_submissions(
     return scores
 
 
+def pack_answers(answers: Mapping[str, tuple], prefix: str) -> dict[str, list[str]]:
+    """Share submissions between answers to different exercises.
+
+    The k-th answer to every exercise goes into submission ``<prefix>-<k>``, so a class needs
+    as many submissions as the exercise with the most answers has, not one per answer.
+
+    Parameters
+    ----------
+    answers : mapping
+        Answer id -> ``(grade_id, code[, lost_cells])``, in the order they were written.
+    prefix : str
+        The submissions' student ids start with it (``"wrong"``, ``"right"``).
+
+    Returns
+    -------
+    dict
+        Student id -> the answer ids its notebook carries (at most one per exercise).
+    """
+    taken: dict[str, int] = {}
+    packed: dict[str, list[str]] = {}
+    for answer_id, (grade_id, *_) in answers.items():
+        taken[grade_id] = taken.get(grade_id, 0) + 1
+        packed.setdefault(f"{prefix}-{taken[grade_id]}", []).append(answer_id)
+    return packed
+
+
+@dataclass(frozen=True)
+class GradedClass:
+    """The grades of one class run (:func:`grade_class`).
+
+    Attributes
+    ----------
+    scores : dict
+        Student id -> ``{grade_id: score}``: ``"reference"``, ``"blank"`` and the packed
+        submissions (:func:`pack_answers`).
+    carriers : dict
+        Answer id -> the student id whose notebook carried that answer.
+    """
+
+    scores: dict[str, dict[str, float]]
+    carriers: dict[str, str]
+
+    def answers_with(self, answer_id: str) -> list[str]:
+        """The answer ids graded in the same notebook as ``answer_id`` (itself included)."""
+        student = self.carriers[answer_id]
+        return [answer for answer, carrier in self.carriers.items() if carrier == student]
+
+    def of(self, answer_id: str) -> dict[str, float]:
+        """The scores of the notebook that carried ``answer_id``."""
+        return self.scores[self.carriers[answer_id]]
+
+
 def grade_class(
     assignment: str,
     build: Path,
     wrong_answers: Mapping[str, tuple],
+    right_answers: Mapping[str, tuple] | None = None,
     profile: str | None = "grade",
     jobs: int = 2,
-) -> dict[str, dict[str, float]]:
-    """Grade the reference, the blank student version and one student per wrong answer.
+) -> GradedClass:
+    """Grade the reference, the blank student version and the answers, in one run.
+
+    Each packed submission (:func:`pack_answers`: wrong answers and right answers apart) is
+    the :func:`solved_notebook` with its answers put in; every other answer is the
+    reference's.
 
     Parameters
     ----------
@@ -612,9 +675,10 @@ def grade_class(
     build : pathlib.Path
         A temporary build folder.
     wrong_answers : mapping
-        Student id -> ``(grade_id, code)`` or ``(grade_id, code, lost_cells)``: the answer
-        cell that student changed and the code they wrote in it; every other answer is the
-        reference answer. Correct variants (right answers written differently) go here too.
+        Answer id -> ``(grade_id, code)`` or ``(grade_id, code, lost_cells)``: the answer
+        cell and the code written in it.
+    right_answers : mapping, optional
+        Answer id -> ``(grade_id, code)``: correct answers written differently.
     profile : str or None, default="grade"
         As for :func:`grade_submissions`.
     jobs : int, default=2
@@ -622,21 +686,28 @@ def grade_class(
 
     Returns
     -------
-    dict
-        Student -> ``{grade_id: score}``; the students are ``"reference"``, ``"blank"`` and
-        the keys of ``wrong_answers``.
+    GradedClass
+        The scores by student, and which student carried each answer.
     """
-    reserved = {"reference", "blank"} & set(wrong_answers)
-    if reserved:
-        raise ValueError(f"student ids {sorted(reserved)} are reserved for the class itself")
+    answers = {**wrong_answers, **(right_answers or {})}
+    if len(answers) != len(wrong_answers) + len(right_answers or {}):
+        raise ValueError("an answer id is both a wrong and a right answer")
     submissions = {
         "reference": source_notebook(assignment),
         "blank": student_notebook(assignment, build),
     }
     solved = solved_notebook(assignment, build)
-    for student, (grade_id, code, *_) in wrong_answers.items():
-        submissions[student] = with_answer(solved, grade_id, code)
-    return grade_submissions(assignment, submissions, build, profile=profile, jobs=jobs)
+    carriers = {}
+    for prefix, group in (("wrong", wrong_answers), ("right", right_answers or {})):
+        for student, carried in pack_answers(group, prefix).items():
+            notebook = solved
+            for answer_id in carried:
+                grade_id, code, *_ = answers[answer_id]
+                notebook = with_answer(notebook, grade_id, code)
+                carriers[answer_id] = student
+            submissions[student] = notebook
+    scores = grade_submissions(assignment, submissions, build, profile=profile, jobs=jobs)
+    return GradedClass(scores=scores, carriers=carriers)
 
 
 # --------------------------------------------------------------------------- shared tests
@@ -702,10 +773,13 @@ class AssignmentGradingTests:
     """The tests every course notebook passes under the real grader (one class per module).
 
     One autograde run (grade profile, two submissions at a time) grades the whole class of a
-    module: the reference solution, the unanswered student version and one student per
-    plausible wrong answer (:func:`grade_class`). A wrong-answer student answers every other
-    exercise correctly, so losing the points of its own exercise and no others proves the
-    exercises are isolated.
+    module: the reference solution, the unanswered student version and the plausible wrong
+    answers (:func:`grade_class`). Wrong answers to different exercises share a notebook
+    whose other exercises are answered right: each answer must lose its own points, and the
+    notebook exactly the points of its wrong answers, so a wrong answer that costs a right
+    exercise anything fails the test. Sharing keeps the class small (as many notebooks as the
+    exercise with the most wrong answers has); what it cannot show is a wrong answer's effect
+    on an exercise that is wrong in the same notebook.
 
     Attributes
     ----------
@@ -760,8 +834,7 @@ class AssignmentGradingTests:
     @pytest.fixture(scope="class")
     @classmethod
     def graded(cls, build, released):
-        answers = {**cls.wrong_answers(), **cls.right_answers()}
-        return grade_class(cls.assignment, build, answers, profile="grade", jobs=2)
+        return grade_class(cls.assignment, build, cls.wrong_answers(), cls.right_answers(), jobs=2)
 
     def test_points_match_the_header(self):
         source = source_notebook(self.assignment)
@@ -802,18 +875,30 @@ class AssignmentGradingTests:
         self.check_released_stubs(released)
 
     def test_reference_solution_scores_full_marks(self, graded):
-        assert graded["reference"] == self.expected_points
+        assert graded.scores["reference"] == self.expected_points
 
     def test_blank_student_version_scores_zero_without_crashing(self, graded):
-        assert graded["blank"] == dict.fromkeys(self.expected_points, 0.0)
+        assert graded.scores["blank"] == dict.fromkeys(self.expected_points, 0.0)
 
     def test_each_wrong_answer_loses_only_its_own_points(self, graded, student):
-        losses = expected_losses(self.wrong_answers()[student])
-        assert lost_points(graded[student], self.assignment) == {
-            cell: self.expected_points[cell] for cell in losses
+        wrong = self.wrong_answers()
+        lost = lost_points(graded.of(student), self.assignment)
+        own = expected_losses(wrong[student])
+        assert {cell: lost.get(cell) for cell in own} == {
+            cell: self.expected_points[cell] for cell in own
         }
+        # the answers graded with it (other exercises) lose their own points, and no cell
+        # of an exercise answered right in that notebook loses any
+        together = graded.answers_with(student)
+        assert lost == {
+            cell: self.expected_points[cell]
+            for answer in together
+            for cell in expected_losses(wrong[answer])
+        }, f"{graded.carriers[student]} carried {together}"
 
     def test_each_right_answer_scores_full_marks(self, graded, right_student):
         if right_student is None:
             pytest.skip("no differently written right answers for this notebook")
-        assert lost_points(graded[right_student], self.assignment) == {}
+        assert lost_points(graded.of(right_student), self.assignment) == {}, (
+            f"{graded.carriers[right_student]} carried {graded.answers_with(right_student)}"
+        )

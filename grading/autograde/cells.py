@@ -23,6 +23,7 @@ __all__ = [
     "is_solution_cell",
     "is_test_cell",
     "is_tracked_cell",
+    "locked_sources",
     "nbgrader_metadata",
     "read_notebook",
 ]
@@ -110,6 +111,24 @@ def is_locked_code(cell) -> bool:
         ``True`` for tracked code cells that are not solution cells.
     """
     return cell.get("cell_type") == "code" and is_tracked_cell(cell) and not is_solution_cell(cell)
+
+
+def locked_sources(notebook) -> list[str]:
+    """The sources of a notebook's locked code cells (setup and tests), in order.
+
+    Parameters
+    ----------
+    notebook : nbformat.NotebookNode
+        A notebook.
+
+    Returns
+    -------
+    list of str
+        The source of every code cell :func:`is_locked_code` accepts.
+    """
+    return [
+        cell.source for cell in notebook.cells if cell.cell_type == "code" and is_locked_code(cell)
+    ]
 
 
 def is_test_cell(cell) -> bool:

@@ -47,9 +47,11 @@ import nbformat
 from nbgrader import utils
 from nbgrader.api import Gradebook
 
-from grading.autograde.cells import grade_id, is_test_cell, read_notebook
+from grading.autograde.cells import grade_id, is_test_cell, locked_sources, read_notebook
 from grading.autograde.grade_in_sandbox import not_run_output
 from grading.autograde.grading_server import run_grading_program
+from grading.autograde.kernel_manager import remove_ipc_folder
+from grading.autograde.probe import probed_names, sources_key
 from grading.autograde.restore import restore
 from grading.autograde.sandbox import KILL_GRACE_S, kernel_environment, require_sandbox
 from grading.autograde.tamper import scan_notebook
@@ -96,6 +98,7 @@ def _job_folder(root: Path, assignment: str, student: str) -> Iterator[Path]:
         try:
             yield job
         finally:
+            remove_ipc_folder(job)
             shutil.rmtree(job, ignore_errors=True)
 
 
@@ -137,6 +140,7 @@ def clean_stale_scratch(scratch_root: str | None = None, min_age_s: float = 300.
         except FileNotFoundError:
             continue
         if stale:
+            remove_ipc_folder(job)
             shutil.rmtree(job, ignore_errors=True)
             removed += 1
     return removed
@@ -208,9 +212,20 @@ def _prepare_job(task: GradingTask, job: Path, restored: dict) -> None:
                 "files": str(files),
                 "kernel_env": _kernel_environment(task),
                 "kernel_names": sorted(_kernel_names(task)),
+                "probed": _probed_names(restored),
             }
         )
     )
+
+
+def _probed_names(restored: dict) -> dict[str, list[str]]:
+    """What the integrity probe fingerprints, per notebook, worked out here once per
+    assignment rather than in every grading program (about 0.2 s each)."""
+    probed = {}
+    for notebook in restored.values():
+        sources = locked_sources(notebook)
+        probed[sources_key(sources)] = probed_names(sources)
+    return probed
 
 
 def _kernel_names(task: GradingTask) -> set[str]:

@@ -8,7 +8,7 @@ kernel's files. It runs nbgrader's own ``Autograde`` converter, configured by
 ``grading/nbgrader_config.py``, on the job's private course folder and private gradebook,
 with one preprocessor replaced: :class:`SandboxedExecute`, nbgrader's ``Execute`` whose
 kernel starts in the sandbox
-(:class:`grading.autograde.kernel_manager.SandboxedKernelManager`), with four additions:
+(:class:`grading.autograde.kernel_manager.SandboxedKernelManager`), with these additions:
 
 - the submission's wall-clock budget: each cell gets at most the time left, and once it is
   used up the remaining cells do not run;
@@ -23,7 +23,10 @@ kernel starts in the sandbox
   without history (not in ``In`` or ``_ih``), and their source is taken out of IPython's
   cache of cell sources right after they ran;
 - an integrity probe (:mod:`grading.autograde.probe`) before any student code, and before and after
-  each test cell: what the tests rely on must not change.
+  each test cell: what the tests rely on must not change;
+- once the last cell has run, the kernel is killed rather than asked to shut down: the
+  sandbox is discarded with everything in it, and a TensorFlow kernel takes about 2 s to
+  wind down.
 
 Everything it learns goes to ``JOB_DIR/results/`` (never visible to the kernel): the
 notebook as it went into execution, one JSON line per executed cell (so a program killed at
@@ -40,13 +43,10 @@ import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__":
-    # Only as the sandbox program, never when the grader imports a helper from here: nbformat
-    # validates with jsonschema, whose format checkers import the optional rfc3987-syntax
-    # package when it is installed (JupyterLab's jupyter-events pulls it in), and that import
-    # builds a parser for the IRI grammar: about 0.9 s of every submission's start, for a
-    # format the notebook schema never uses. Without it jsonschema skips that one checker.
-    sys.modules.setdefault("rfc3987_syntax", None)
+if __name__ == "__main__":  # as its own program only, never when imported
+    from grading.autograde.processes import skip_unused_iri_grammar
+
+    skip_unused_iri_grammar()
 
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -63,7 +63,7 @@ from nbgrader.preprocessors import (
 from traitlets import Float, Unicode
 from traitlets.config import Config
 
-from grading.autograde.cells import cell_label, is_locked_code, is_test_cell
+from grading.autograde.cells import cell_label, is_locked_code, is_test_cell, locked_sources
 from grading.autograde.kernel_manager import SandboxedKernelManager, write_kernelspec
 from grading.autograde.probe import (
     PROBED_MODULES,
@@ -73,6 +73,7 @@ from grading.autograde.probe import (
     parse_reply,
     probe_expression,
     probed_names,
+    sources_key,
 )
 from grading.autograde.processes import MemoryWatchdog, kill_children
 from grading.autograde.sandbox import SandboxLimits
@@ -153,6 +154,9 @@ class SandboxedExecute(Execute):
     cell_timeout = Float(900.0, help="Seconds per cell (c.Execute.timeout)").tag(config=True)
     memory_limit_mb = Float(0.0, help="The watchdog's cap, for the reason").tag(config=True)
     limits_json = Unicode("{}", help="The SandboxLimits, for the reasons").tag(config=True)
+    probed_json = Unicode(
+        "{}", help="Probed names the grader worked out: {sources_key: names}"
+    ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         """Execute the notebook, recording each cell (see the module docstring).
@@ -176,8 +180,9 @@ class SandboxedExecute(Execute):
         self._stopped: str | None = None
         self._exit_requested = False
         self._reply_ok = True
-        locked = [c.source for c in nb.cells if c.cell_type == "code" and is_locked_code(c)]
-        self._probed = probed_names(locked)
+        locked = locked_sources(nb)
+        known = json.loads(self.probed_json).get(sources_key(locked))
+        self._probed = known if known is not None else probed_names(locked)
         self._reference: dict | None = None
         self._unchecked: list[str] = []  # student cells run since the last probe
         self._linecache_kept: set[int] = set()  # cached sources the last forget kept
@@ -497,6 +502,9 @@ def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) ->
         CheckCellMetadata,
     ]
     config.Execute.timeout = max(1, math.ceil(limits.cell_timeout))
+    # the sandbox is thrown away with everything in it: kill the kernel when the last cell
+    # is done, rather than wait about 2 s for TensorFlow's interpreter to wind down
+    config.SandboxedExecute.shutdown_kernel = "immediate"
     config.SandboxedExecute.kernel_manager_class = SandboxedKernelManager
     config.SandboxedKernelManager.job_dir = str(job_dir)
     config.SandboxedKernelManager.files_dir = job["files"]
@@ -508,6 +516,7 @@ def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) ->
     config.SandboxedExecute.cell_timeout = float(limits.cell_timeout)
     config.SandboxedExecute.memory_limit_mb = float(limits.memory_limit_mb)
     config.SandboxedExecute.limits_json = json.dumps(limits.to_dict())
+    config.SandboxedExecute.probed_json = json.dumps(job.get("probed", {}))
     config.SandboxedKernelManager.env_json = json.dumps(job["kernel_env"])
     config.SandboxedAutograde.results_dir = results
     return config

@@ -30,7 +30,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SandboxOutcome", "kill_running", "run_grading_program", "serve"]
+__all__ = [
+    "SandboxOutcome",
+    "kill_running",
+    "run_grading_program",
+    "serve",
+    "start_server",
+]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -250,6 +256,15 @@ def _the_server() -> _Server:
         return _server
 
 
+def start_server() -> None:
+    """Start this process's warm server now, if it is not running.
+
+    It imports nbgrader in the background while the grader prepares the run, instead of
+    when the first submission is waiting for it (about 2 s of the run).
+    """
+    _the_server()
+
+
 def run_grading_program(job_dir: Path, *, timeout: float, log_path: Path) -> SandboxOutcome:
     """Run the grading program of one job and wait for it, killing it at ``timeout``.
 
@@ -305,4 +320,7 @@ def kill_running() -> int:
 
 
 if __name__ == "__main__":
+    from grading.autograde.processes import skip_unused_iri_grammar
+
+    skip_unused_iri_grammar()
     serve()

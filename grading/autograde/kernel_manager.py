@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -28,7 +29,7 @@ from grading.autograde.sandbox import (
     system_tool,
 )
 
-__all__ = ["SandboxedKernelManager", "write_kernelspec"]
+__all__ = ["IPC_LOCATION", "SandboxedKernelManager", "remove_ipc_folder", "write_kernelspec"]
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -91,17 +92,37 @@ class SandboxedKernelManager(AsyncKernelManager):
         )
 
 
+#: In a job folder whose path is too long for Unix sockets: where its sockets' folder is.
+IPC_LOCATION = "ipc-location"
+_IPC_PREFIX = "cnnlab-ipc-"
+
+
 def _ipc_folder(job_dir: Path, ids: tuple[int, int] | None) -> Path:
     folder = job_dir / "ipc"
     if len(str(folder)) > 80:  # a Unix socket's path is at most 107 bytes
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="cnnlab-ipc-"))
-        (job_dir / "ipc-location").write_text(str(folder))
+        folder = Path(tempfile.mkdtemp(prefix=_IPC_PREFIX))
+        (job_dir / IPC_LOCATION).write_text(str(folder))
     folder.mkdir(mode=0o700, exist_ok=True)
     if ids is not None:
         os.chown(folder, *ids)
     return folder
+
+
+def remove_ipc_folder(job_dir: Path) -> None:
+    """Remove the sockets' folder a job made outside its job folder (see ``IPC_LOCATION``).
+
+    Parameters
+    ----------
+    job_dir : pathlib.Path
+        The job folder (about to be removed itself).
+    """
+    try:
+        folder = Path((job_dir / IPC_LOCATION).read_text().strip())
+    except OSError:
+        return
+    # only a folder this module made (the note is the grader's own file, but be sure)
+    if folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(_IPC_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unsafe_command(kernel_cmd: list[str], manager, limits: SandboxLimits, kw: dict):

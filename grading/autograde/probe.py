@@ -23,7 +23,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
+import hashlib
 import json
+
+# at the top, so the warm grading server has it imported before it forks a grading program
+from IPython.core.inputtransformer2 import TransformerManager
 
 __all__ = [
     "PROBED_MODULES",
@@ -170,6 +175,25 @@ def _dotted(node) -> str | None:
     return None
 
 
+def sources_key(sources: list[str]) -> str:
+    """A digest of the setup and test cells' sources: which notebook a list of names is for.
+
+    The grader works out the probed names once per notebook of an assignment and hands them
+    to each grading program under this key (a program whose cells differ works them out).
+
+    Parameters
+    ----------
+    sources : list of str
+        As for :func:`probed_names`.
+
+    Returns
+    -------
+    str
+        A hex SHA-256 digest.
+    """
+    return hashlib.sha256("\0".join(sources).encode()).hexdigest()
+
+
 def probed_names(sources: list[str]) -> list[str]:
     """The dotted names the probe fingerprints for a notebook's setup and test cells.
 
@@ -184,8 +208,11 @@ def probed_names(sources: list[str]) -> list[str]:
         Module-qualified names (``numpy.testing.assert_allclose``, ``builtins.len``),
         sorted, :data:`ALWAYS` included.
     """
-    from IPython.core.inputtransformer2 import TransformerManager
+    return list(_probed_names(tuple(sources)))
 
+
+@functools.lru_cache(maxsize=16)
+def _probed_names(sources: tuple[str, ...]) -> tuple[str, ...]:
     aliases: dict[str, str] = {}
     names = set(ALWAYS)
     builtin_names = set(vars(builtins))
@@ -223,7 +250,7 @@ def probed_names(sources: list[str]) -> list[str]:
                 elif isinstance(node, ast.Name) and root in builtin_names:
                     names.add(f"builtins.{root}")
     # a name such as np.random.default_rng(...).normal: keep only the chain up to calls
-    return sorted(names)
+    return tuple(sorted(names))
 
 
 def probe_expression(names: list[str], modules: list[str], *, load: bool) -> str:

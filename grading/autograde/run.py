@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 from grading.autograde.cluster import connect, worker_tally
 from grading.autograde.grade import clean_stale_scratch, grade_submission
-from grading.autograde.grading_server import kill_running
+from grading.autograde.grading_server import kill_running, start_server
 from grading.autograde.sandbox import SandboxLimits, require_sandbox
 from grading.autograde.task import (
     TIMESTAMP_FILE,
@@ -516,6 +516,8 @@ def autograde(
         open_gradebook(plan.db_url, plan.paths) as gradebook,
     ):
         clean_stale_scratch(scratch_root)
+        if executor is None:  # graded here: the warm server imports nbgrader meanwhile
+            start_server()
         tasks = _tasks_to_grade(plan, gradebook, summary)
         _grade_all(plan, tasks, executor, gradebook, summary, progress)
     return summary

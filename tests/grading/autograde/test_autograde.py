@@ -544,22 +544,31 @@ def _rfc3987_syntax_after(code: str) -> str:
     """``repr`` of ``sys.modules["rfc3987_syntax"]`` (or "absent") after ``code`` ran."""
     probe = f"{code}\nimport sys\nprint(repr(sys.modules.get('rfc3987_syntax', 'absent')))"
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,  # the warm server serves until its input closes
+        text=True,
+        check=True,
+        timeout=120,
     )
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_only_the_sandbox_program_blocks_the_slow_iri_import():
-    # run as the sandbox program: the optional import is blocked before nbformat loads
+@pytest.mark.parametrize(
+    "program", ["grading.autograde.grade_in_sandbox", "grading.autograde.grading_server"]
+)
+def test_only_the_graders_programs_block_the_slow_iri_import(program):
+    # run as the program: the optional import is blocked before nbformat loads
     as_program = (
         "import runpy, sys\n"
-        "sys.argv = ['grade_in_sandbox', '/nonexistent-job']\n"
+        "sys.argv = ['program', '/nonexistent-job']\n"
         "try:\n"
-        "    runpy.run_module('grading.autograde.grade_in_sandbox', run_name='__main__')\n"
+        f"    runpy.run_module({program!r}, run_name='__main__')\n"
         "except FileNotFoundError:\n"
-        "    pass"
+        "    pass\n"
+        "assert 'nbformat' in sys.modules"
     )
     assert _rfc3987_syntax_after(as_program) == "None"
     # imported by the grader for a helper: the grader's own modules stay as they were
-    as_library = "import grading.autograde.grade_in_sandbox"
+    as_library = f"import {program}"
     assert _rfc3987_syntax_after(as_library) != "None"
