@@ -17,7 +17,9 @@ environment):
     found as ``cnnlab lab`` finds it: ``JUPYTER_CONFIG_PATH=grading/``.
 ``cnnlab``
     ``cnnlab autograde 02_mnist`` (default jobs: one per core), timed; its own
-    ``generate_assignment`` of the template is inside the time.
+    ``generate_assignment`` of the template is inside the time. The CPU its own processes
+    use (the grader, its warm server and the grading programs, not the kernels) is read
+    while it runs (:class:`GraderCpu`): per submission, and once to start.
 ``in_kernel``
     The notebook's own work: the notebooks plain nbgrader executed (one per kind, hidden
     tests included) run again in a plain Jupyter kernel with ``nbclient`` (kernel start and
@@ -48,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -137,18 +140,29 @@ def make_submissions(work: Path, per_kind: int) -> tuple[dict[str, Path], dict]:
     return builds, expected
 
 
-def _run(command: list[str], env: dict[str, str], what: str) -> float:
-    """Run a command from the checkout; echo its output; return its wall seconds."""
+def _run(command: list[str], env: dict[str, str], what: str, watch: list | None = None) -> float:
+    """Run a command from the checkout; echo its output; return its wall seconds.
+
+    With ``watch`` (an empty list), a :class:`GraderCpu` reads the command's CPU while it
+    runs and is appended to it.
+    """
     print("$ " + " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command)))
     start = time.perf_counter()
-    completed = subprocess.run(
+    process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    if watch is not None:
+        watch.append(GraderCpu(process.pid))
+        watch[0].start()
+    output, _ = process.communicate()
     seconds = time.perf_counter() - start
-    tail = completed.stdout.strip().splitlines()[-15:]
+    if watch is not None:
+        watch[0].finished.set()
+        watch[0].join()
+    tail = output.strip().splitlines()[-15:]
     print("\n".join("  | " + line for line in tail), flush=True)
-    if completed.returncode != 0:
-        raise BenchmarkError(f"{what} failed with status {completed.returncode}: see above")
+    if process.returncode != 0:
+        raise BenchmarkError(f"{what} failed with status {process.returncode}: see above")
     return seconds
 
 
@@ -173,6 +187,58 @@ def plain_nbgrader(build: Path) -> dict:
     return {"generate_s": round(generate_s, 2), "wall_s": round(wall_s, 2)}
 
 
+class GraderCpu(threading.Thread):
+    """The CPU seconds of a running ``cnnlab autograde``'s own processes, kernels apart.
+
+    Every ``interval`` seconds it reads the user and system time of the grader, its warm
+    server and the grading programs the server forked (their descendants, the sandboxes
+    and kernels, are the notebooks' side). A process's last reading stands for its total,
+    so up to ``interval`` seconds of each process's end can be missed. What the grader and
+    the server used before the first grading program started is the run's start-up.
+
+    Parameters
+    ----------
+    pid : int
+        The ``cnnlab autograde`` process.
+    interval : float
+        Seconds between readings.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        super().__init__(name="grader-cpu", daemon=True)
+        self.pid, self.interval = pid, interval
+        self.seconds: dict[int, float] = {}  # grader process -> CPU seconds last read
+        self.startup_s: float | None = None
+        self.finished = threading.Event()
+
+    def _read(self) -> None:
+        import psutil
+
+        try:
+            grader = psutil.Process(self.pid)
+            servers = [p for p in grader.children() if "grading_server" in " ".join(p.cmdline())]
+            programs = [child for server in servers for child in server.children()]
+            for process in (grader, *servers, *programs):
+                times = process.cpu_times()
+                self.seconds[process.pid] = times.user + times.system
+        except psutil.Error:  # a process ended between two reads: its last reading stands
+            return
+        if programs and self.startup_s is None:
+            self.startup_s = sum(self.seconds.get(p.pid, 0.0) for p in (grader, *servers))
+
+    def run(self) -> None:
+        while not self.finished.wait(self.interval):
+            self._read()
+
+    def figures(self, count: int) -> dict:
+        """``grader_cpu_s_per_submission`` (start-up apart) and ``grader_startup_cpu_s``."""
+        startup = self.startup_s or 0.0
+        return {
+            "grader_cpu_s_per_submission": round((sum(self.seconds.values()) - startup) / count, 2),
+            "grader_startup_cpu_s": round(startup, 2),
+        }
+
+
 def cnnlab_autograde(build: Path, jobs: int | None) -> dict:
     """Grade the class with ``cnnlab autograde``.
 
@@ -195,13 +261,15 @@ def cnnlab_autograde(build: Path, jobs: int | None) -> dict:
     command = [_console_script("cnnlab"), "autograde", ASSIGNMENT, "--no-progress"]
     if jobs:
         command += ["--jobs", str(jobs)]
-    wall_s = _run(command, grading_environment(build), "cnnlab autograde")
+    cpu: list[GraderCpu] = []
+    wall_s = _run(command, grading_environment(build), "cnnlab autograde", watch=cpu)
     log = grading_log(f"sqlite:///{build / 'gradebook.db'}")
     return {
         "wall_s": round(wall_s, 2),
         "jobs": jobs or default_jobs(),
         "log_seconds": [round(float(s), 2) for s in log["seconds"]],
         "statuses": log["status"].value_counts().to_dict(),
+        **cpu[0].figures(len(log)),
     }
 
 
@@ -393,6 +461,11 @@ def _print_summary(figures: dict) -> None:
         f"cnnlab ({cnnlab['jobs']} jobs):           {cnnlab['wall_s']:7.1f} s  "
         f"{cnnlab['submissions_per_minute']:5.2f}/min  overhead "
         f"{cnnlab['overhead_s_per_submission']} s per submission"
+    )
+    print(
+        f"cnnlab's own CPU (grader, warm server, grading programs; kernels apart): "
+        f"{cnnlab['grader_cpu_s_per_submission']} s per submission, "
+        f"{cnnlab['grader_startup_cpu_s']} s once to start"
     )
     print(f"ratio {figures['ratio']} (target ≥ {TARGET_RATIO})")
     if figures["grades_identical"]:
