@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,21 +75,6 @@ try:
     print("NETWORK reachable")
 except OSError as error:
     print("NETWORK blocked:", type(error).__name__)"""
-
-
-@pytest.fixture(scope="module")
-def scratch_root():
-    """A scratch root of our own (traversable by the sandbox user, unlike pytest's folders)."""
-    folder = Path(tempfile.mkdtemp(prefix="cnnlab-test-scratch-"))
-    folder.chmod(0o711)
-    previous = os.environ.get("CNNLAB_SCRATCH_DIR")
-    os.environ["CNNLAB_SCRATCH_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("CNNLAB_SCRATCH_DIR", None)
-    else:
-        os.environ["CNNLAB_SCRATCH_DIR"] = previous
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=GRADING_COURSES)

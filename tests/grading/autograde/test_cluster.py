@@ -15,11 +15,9 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -80,21 +78,6 @@ loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("dask", "
 print("DASK_MODULES " + json.dumps(loaded))
 sys.exit(status)
 """
-
-
-@pytest.fixture(scope="module")
-def scratch_root():
-    """A scratch root of our own, set before the workers start (they inherit it)."""
-    folder = Path(tempfile.mkdtemp(prefix="cnnlab-cluster-scratch-"))
-    folder.chmod(0o711)
-    previous = os.environ.get("CNNLAB_SCRATCH_DIR")
-    os.environ["CNNLAB_SCRATCH_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("CNNLAB_SCRATCH_DIR", None)
-    else:
-        os.environ["CNNLAB_SCRATCH_DIR"] = previous
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
