@@ -41,13 +41,9 @@ def isolated_data_dir(tmp_path_factory):
     """A fresh, empty data directory for the session (the mirror provides the files)."""
     folder = tmp_path_factory.mktemp("labcore-data")
     folder.chmod(0o755)  # pytest makes it private; the grading kernels' user must read it
-    previous = os.environ.get("LABCORE_DATA_DIR")
-    os.environ["LABCORE_DATA_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("LABCORE_DATA_DIR", None)
-    else:
-        os.environ["LABCORE_DATA_DIR"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABCORE_DATA_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Grade the course notebooks with the real grader: a harness for the notebook tests.
 
-The notebook tests (``tests/test_nb0*_*.py``) prove four things about every course
+The notebook tests (``tests/notebooks/test_nb0*_*.py``) prove four things about every course
 notebook, each with real nbgrader and real kernels:
 
 1. the release (:func:`grading.release.release_assignments`, nbgrader's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,11 +16,7 @@ def scratch_root():
     folders."""
     folder = Path(tempfile.mkdtemp(prefix="cnnlab-test-scratch-"))
     folder.chmod(0o711)
-    previous = os.environ.get("CNNLAB_SCRATCH_DIR")
-    os.environ["CNNLAB_SCRATCH_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("CNNLAB_SCRATCH_DIR", None)
-    else:
-        os.environ["CNNLAB_SCRATCH_DIR"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNNLAB_SCRATCH_DIR", str(folder))
+        yield folder
     shutil.rmtree(folder, ignore_errors=True)
