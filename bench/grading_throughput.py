@@ -21,13 +21,18 @@ environment):
     use (the grader, its warm server and the grading programs, not the kernels) is read
     while it runs (:class:`GraderCpu`): per submission, and once to start.
 ``in_kernel``
-    The notebook's own work: the notebooks plain nbgrader executed (one per kind, hidden
-    tests included) run again in a plain Jupyter kernel with ``nbclient`` (kernel start and
-    every cell; then the kernel is killed, not asked to shut down, so the 2 s a TensorFlow
-    kernel takes to wind down counts as a grader's cost), the same grade profile. Once one
-    at a time as plain nbgrader runs them, and once as many at a time as ``cnnlab`` grades
-    with its thread limits, so each grader's per-submission overhead is its time per
-    submission minus the notebook's work under the same conditions.
+    The notebooks' own work: the notebooks plain nbgrader executed (hidden tests included)
+    run again in plain Jupyter kernels with ``nbclient`` (kernel start and every cell; then
+    the kernel is killed, not asked to shut down, so the 2 s a TensorFlow kernel takes to
+    wind down counts as a grader's cost), the same grade profile:
+
+    - one of each kind, one at a time, as plain nbgrader runs them: plain nbgrader's
+      overhead is its time per submission minus their mean;
+    - the whole class replayed as ``cnnlab`` ran it (:func:`replay_in_kernel`): every
+      submission's notebook, in the order cnnlab started them, as many at a time as its
+      jobs, with its thread limits. cnnlab's overhead is the mean, over the submissions, of
+      the seconds it spent on a submission minus that submission's seconds in the replay:
+      the same notebooks meeting the same neighbours, without the grader.
 
 The grades of both gradebooks are compared cell by cell (and with the scores
 :mod:`grading.demo` expects); any difference is a failure of the benchmark (exit status 1,
@@ -140,25 +145,83 @@ def make_submissions(work: Path, per_kind: int) -> tuple[dict[str, Path], dict]:
     return builds, expected
 
 
-def _run(command: list[str], env: dict[str, str], what: str, watch: list | None = None) -> float:
+class GraderCpu(threading.Thread):
+    """The CPU seconds of a running ``cnnlab autograde``'s own processes, kernels apart.
+
+    Every ``interval`` seconds it reads the user and system time of the grader, its warm
+    server and the grading programs the server forked (their descendants, the sandboxes
+    and kernels, are the notebooks' side). A process's last reading stands for its total,
+    so up to ``interval`` seconds of each process's end can be missed. What the grader and
+    the server used before the first grading program started is the run's start-up.
+
+    Parameters
+    ----------
+    interval : float
+        Seconds between readings.
+    """
+
+    def __init__(self, interval: float = 0.05):
+        super().__init__(name="grader-cpu", daemon=True)
+        self.pid: int | None = None
+        self.interval = interval
+        self.seconds: dict[int, float] = {}  # grader process -> CPU seconds last read
+        self.startup_s: float | None = None
+        self.finished = threading.Event()
+
+    def _read(self) -> None:
+        import psutil
+
+        try:
+            grader = psutil.Process(self.pid)
+            servers = [p for p in grader.children() if "grading_server" in " ".join(p.cmdline())]
+            programs = [child for server in servers for child in server.children()]
+            for process in (grader, *servers, *programs):
+                times = process.cpu_times()
+                self.seconds[process.pid] = times.user + times.system
+        except psutil.Error:  # a process ended between two reads: its last reading stands
+            return
+        if programs and self.startup_s is None:
+            self.startup_s = sum(self.seconds.get(p.pid, 0.0) for p in (grader, *servers))
+
+    def watch(self, pid: int) -> None:
+        """Start reading the CPU of ``pid`` (the ``cnnlab autograde`` process)."""
+        self.pid = pid
+        self.start()
+
+    def stop(self) -> None:
+        """Stop reading (the process ended)."""
+        self.finished.set()
+        self.join()
+
+    def run(self) -> None:
+        while not self.finished.wait(self.interval):
+            self._read()
+
+    def figures(self, count: int) -> dict:
+        """``grader_cpu_s_per_submission`` (start-up apart) and ``grader_startup_cpu_s``."""
+        startup = self.startup_s or 0.0
+        return {
+            "grader_cpu_s_per_submission": round((sum(self.seconds.values()) - startup) / count, 2),
+            "grader_startup_cpu_s": round(startup, 2),
+        }
+
+
+def _run(command: list[str], env: dict[str, str], what: str, cpu: GraderCpu | None = None) -> float:
     """Run a command from the checkout; echo its output; return its wall seconds.
 
-    With ``watch`` (an empty list), a :class:`GraderCpu` reads the command's CPU while it
-    runs and is appended to it.
+    With ``cpu``, that :class:`GraderCpu` reads the command's CPU while it runs.
     """
     print("$ " + " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command)))
     start = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    if watch is not None:
-        watch.append(GraderCpu(process.pid))
-        watch[0].start()
+    if cpu is not None:
+        cpu.watch(process.pid)
     output, _ = process.communicate()
     seconds = time.perf_counter() - start
-    if watch is not None:
-        watch[0].finished.set()
-        watch[0].join()
+    if cpu is not None:
+        cpu.stop()
     tail = output.strip().splitlines()[-15:]
     print("\n".join("  | " + line for line in tail), flush=True)
     if process.returncode != 0:
@@ -187,58 +250,6 @@ def plain_nbgrader(build: Path) -> dict:
     return {"generate_s": round(generate_s, 2), "wall_s": round(wall_s, 2)}
 
 
-class GraderCpu(threading.Thread):
-    """The CPU seconds of a running ``cnnlab autograde``'s own processes, kernels apart.
-
-    Every ``interval`` seconds it reads the user and system time of the grader, its warm
-    server and the grading programs the server forked (their descendants, the sandboxes
-    and kernels, are the notebooks' side). A process's last reading stands for its total,
-    so up to ``interval`` seconds of each process's end can be missed. What the grader and
-    the server used before the first grading program started is the run's start-up.
-
-    Parameters
-    ----------
-    pid : int
-        The ``cnnlab autograde`` process.
-    interval : float
-        Seconds between readings.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        super().__init__(name="grader-cpu", daemon=True)
-        self.pid, self.interval = pid, interval
-        self.seconds: dict[int, float] = {}  # grader process -> CPU seconds last read
-        self.startup_s: float | None = None
-        self.finished = threading.Event()
-
-    def _read(self) -> None:
-        import psutil
-
-        try:
-            grader = psutil.Process(self.pid)
-            servers = [p for p in grader.children() if "grading_server" in " ".join(p.cmdline())]
-            programs = [child for server in servers for child in server.children()]
-            for process in (grader, *servers, *programs):
-                times = process.cpu_times()
-                self.seconds[process.pid] = times.user + times.system
-        except psutil.Error:  # a process ended between two reads: its last reading stands
-            return
-        if programs and self.startup_s is None:
-            self.startup_s = sum(self.seconds.get(p.pid, 0.0) for p in (grader, *servers))
-
-    def run(self) -> None:
-        while not self.finished.wait(self.interval):
-            self._read()
-
-    def figures(self, count: int) -> dict:
-        """``grader_cpu_s_per_submission`` (start-up apart) and ``grader_startup_cpu_s``."""
-        startup = self.startup_s or 0.0
-        return {
-            "grader_cpu_s_per_submission": round((sum(self.seconds.values()) - startup) / count, 2),
-            "grader_startup_cpu_s": round(startup, 2),
-        }
-
-
 def cnnlab_autograde(build: Path, jobs: int | None) -> dict:
     """Grade the class with ``cnnlab autograde``.
 
@@ -252,24 +263,30 @@ def cnnlab_autograde(build: Path, jobs: int | None) -> dict:
     Returns
     -------
     dict
-        ``wall_s``, ``jobs`` and ``log_seconds`` (each submission's seconds in the sandbox,
-        from the grading log), ``statuses`` (status -> count).
+        ``wall_s``, ``jobs``, ``seconds`` (student -> seconds the grader spent on the
+        submission, from the grading log), ``started`` (the students in the order their
+        grading started: recorded time minus seconds), ``statuses`` (status -> count) and
+        the grader's CPU (:meth:`GraderCpu.figures`).
     """
+    import pandas as pd
+
     from grading.autograde.run import default_jobs
     from grading.base.gradebook import grading_log
 
     command = [_console_script("cnnlab"), "autograde", ASSIGNMENT, "--no-progress"]
     if jobs:
         command += ["--jobs", str(jobs)]
-    cpu: list[GraderCpu] = []
-    wall_s = _run(command, grading_environment(build), "cnnlab autograde", watch=cpu)
+    cpu = GraderCpu()
+    wall_s = _run(command, grading_environment(build), "cnnlab autograde", cpu)
     log = grading_log(f"sqlite:///{build / 'gradebook.db'}")
+    started = log["graded_at"] - pd.to_timedelta(log["seconds"], unit="s")
     return {
         "wall_s": round(wall_s, 2),
         "jobs": jobs or default_jobs(),
-        "log_seconds": [round(float(s), 2) for s in log["seconds"]],
+        "seconds": {row.student: round(float(row.seconds), 2) for row in log.itertuples()},
+        "started": list(log["student"].iloc[started.argsort(kind="stable")]),
         "statuses": log["status"].value_counts().to_dict(),
-        **cpu[0].figures(len(log)),
+        **cpu.figures(len(log)),
     }
 
 
@@ -295,13 +312,16 @@ def _execute_in_kernel(notebook_path: Path, extra_env: dict[str, str]) -> float:
         return time.perf_counter() - start
 
 
-def in_kernel(notebooks: dict[str, Path], jobs: int, threads: int | None) -> dict[str, float]:
+def in_kernel(notebooks: list[Path], jobs: int, threads: int | None) -> tuple[list[float], float]:
     """The notebooks' own work: each executed in a plain kernel, ``jobs`` at a time.
+
+    They are handed to a pool of ``jobs`` threads in the order given, as ``cnnlab
+    autograde`` hands its submissions to its pool of jobs.
 
     Parameters
     ----------
-    notebooks : dict
-        Kind -> an executed notebook of that kind (what nbgrader ran).
+    notebooks : list of pathlib.Path
+        Executed notebooks (what a grader ran), in the order to run them.
     jobs : int
         How many run at once.
     threads : int or None
@@ -309,8 +329,8 @@ def in_kernel(notebooks: dict[str, Path], jobs: int, threads: int | None) -> dic
 
     Returns
     -------
-    dict
-        Kind -> wall seconds (mean of the runs of that kind).
+    (list of float, float)
+        Each notebook's wall seconds, in the order given, and the wall seconds of all.
     """
     extra = {}
     if threads:
@@ -319,18 +339,41 @@ def in_kernel(notebooks: dict[str, Path], jobs: int, threads: int | None) -> dic
             for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS")
         }
         extra["TF_NUM_INTEROP_THREADS"] = "1"
-    # with several at once, keep every slot busy for the whole measurement: each kind runs
-    # `jobs` times, so the kernels always compete as they do when a class is graded
-    order = [kind for kind in notebooks for _ in range(jobs)]
+    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        seconds = list(pool.map(lambda kind: _execute_in_kernel(notebooks[kind], extra), order))
-    result = {}
-    for kind in notebooks:
-        result[kind] = round(
-            statistics.mean(s for k, s in zip(order, seconds, strict=True) if k == kind), 2
-        )
-        print(f"  in-kernel ({jobs} at a time): {kind} {result[kind]} s", flush=True)
-    return result
+        seconds = list(pool.map(lambda path: _execute_in_kernel(path, extra), notebooks))
+    return [round(s, 2) for s in seconds], round(time.perf_counter() - start, 2)
+
+
+def replay_in_kernel(build: Path, cnnlab: dict, threads: int) -> dict:
+    """The class's notebooks in plain kernels, as ``cnnlab autograde`` ran them.
+
+    Each submission's notebook as plain nbgrader executed it (hidden tests included) runs in
+    a plain kernel, in the order cnnlab started them (from its grading log: recorded time
+    minus seconds), as many at a time as its jobs, with its thread limits. The same
+    notebooks, order and concurrency, without the grader: what is left of a submission's
+    seconds in cnnlab is the grader's cost.
+
+    Parameters
+    ----------
+    build : pathlib.Path
+        Plain nbgrader's build folder (its ``autograded/`` notebooks).
+    cnnlab : dict
+        :func:`cnnlab_autograde`'s figures (``started``, ``jobs``).
+    threads : int
+        The kernels' thread limits.
+
+    Returns
+    -------
+    dict
+        ``seconds`` (student -> wall seconds) and ``wall_s`` (all of them).
+    """
+    students = cnnlab["started"]
+    notebooks = [
+        build / "autograded" / student / ASSIGNMENT / "mnist_cnn.ipynb" for student in students
+    ]
+    seconds, wall_s = in_kernel(notebooks, cnnlab["jobs"], threads)
+    return {"seconds": dict(zip(students, seconds, strict=True)), "wall_s": wall_s}
 
 
 def compare_grades(urls: dict[str, str], expected: dict) -> list[str]:
@@ -401,14 +444,20 @@ def benchmark(args, work: Path) -> dict:
     cnnlab = cnnlab_autograde(builds["cnnlab"], args.jobs)
     print(f"cnnlab autograde: {cnnlab['wall_s']:.1f} s, {cnnlab['jobs']} jobs", flush=True)
 
-    print("\nthe notebook's own work, in a plain kernel", flush=True)
-    executed = {
-        kind: builds["plain"] / "autograded" / f"s00_{kind}" / ASSIGNMENT / "mnist_cnn.ipynb"
+    print("\nthe notebooks' own work, in plain kernels", flush=True)
+    executed = [
+        builds["plain"] / "autograded" / f"s00_{kind}" / ASSIGNMENT / "mnist_cnn.ipynb"
         for kind in CLASS_KINDS
-    }
-    serial = in_kernel(executed, jobs=1, threads=None)
-    jobs = cnnlab["jobs"]
-    parallel = in_kernel(executed, jobs=jobs, threads=max(1, default_jobs() // jobs))
+    ]
+    serial, _ = in_kernel(executed, jobs=1, threads=None)  # as plain nbgrader runs them
+    print(f"  one at a time: {dict(zip(CLASS_KINDS, serial, strict=True))} s", flush=True)
+    threads = max(1, default_jobs() // cnnlab["jobs"])  # as cnnlab autograde limits them
+    replay = replay_in_kernel(builds["plain"], cnnlab, threads)
+    print(
+        f"  the class as cnnlab ran it ({cnnlab['jobs']} at a time, same order): "
+        f"{replay['wall_s']:.1f} s",
+        flush=True,
+    )
     load_after = wait_until_quiet(max_wait_s=0)
 
     differences = compare_grades(
@@ -416,9 +465,8 @@ def benchmark(args, work: Path) -> dict:
     )
     plain_per_minute = count / plain["wall_s"] * 60
     cnnlab_per_minute = count / cnnlab["wall_s"] * 60
-    notebook_serial = statistics.mean(serial.values())  # the class has as many of each kind
-    notebook_parallel = statistics.mean(parallel.values())
-    cnnlab_latency = statistics.mean(cnnlab["log_seconds"])
+    notebook_serial = statistics.mean(serial)  # the class has as many of each kind
+    beyond = [cnnlab["seconds"][student] - replay["seconds"][student] for student in students]
     return {
         "benchmark": "grading_throughput",
         "assignment": ASSIGNMENT,
@@ -438,10 +486,14 @@ def benchmark(args, work: Path) -> dict:
             **cnnlab,
             "submissions_per_minute": round(cnnlab_per_minute, 2),
             "wall_s_per_submission": round(cnnlab["wall_s"] / count, 2),
-            "sandbox_s_per_submission": round(cnnlab_latency, 2),
-            "overhead_s_per_submission": round(cnnlab_latency - notebook_parallel, 2),
+            "seconds_per_submission": round(statistics.mean(cnnlab["seconds"].values()), 2),
+            "overhead_s_per_submission": round(statistics.mean(beyond), 2),
+            "overhead_s_median": round(statistics.median(beyond), 2),
         },
-        "in_kernel_s": {"one_at_a_time": serial, f"{jobs}_at_a_time": parallel},
+        "in_kernel": {
+            "one_at_a_time_s": dict(zip(CLASS_KINDS, serial, strict=True)),
+            "replay": replay,
+        },
         "ratio": round(cnnlab_per_minute / plain_per_minute, 2),
         "target_ratio": TARGET_RATIO,
         "grades_identical": not differences,
@@ -460,7 +512,9 @@ def _print_summary(figures: dict) -> None:
     print(
         f"cnnlab ({cnnlab['jobs']} jobs):           {cnnlab['wall_s']:7.1f} s  "
         f"{cnnlab['submissions_per_minute']:5.2f}/min  overhead "
-        f"{cnnlab['overhead_s_per_submission']} s per submission"
+        f"{cnnlab['overhead_s_per_submission']} s per submission (median "
+        f"{cnnlab['overhead_s_median']} s; the same notebooks in plain kernels, same order "
+        f"and jobs: {figures['in_kernel']['replay']['wall_s']:.1f} s)"
     )
     print(
         f"cnnlab's own CPU (grader, warm server, grading programs; kernels apart): "

@@ -22,8 +22,9 @@ kernel starts in the sandbox
   reply and the outputs, with partial credit only as the source declares it; they run
   without history (not in ``In`` or ``_ih``), and their source is taken out of IPython's
   cache of cell sources right after they ran;
-- an integrity probe (:mod:`grading.autograde.probe`) before any student code, and before and after
-  each test cell: what the tests rely on must not change;
+- an integrity probe (:mod:`grading.autograde.probe`) before any student code, after each
+  test cell, and before each test cell that other code ran ahead of (student code, or locked
+  code, which may call the student's functions): what the tests rely on must not change;
 - once the last cell has run, the kernel is killed rather than asked to shut down: the
   sandbox is discarded with everything in it, and a TensorFlow kernel takes about 2 s to
   wind down.
@@ -55,15 +56,20 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
     Execute,
     IgnorePattern,
     LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 from traitlets import Float, Unicode
 from traitlets.config import Config
 
 from grading.autograde.cells import cell_label, is_locked_code, is_test_cell, locked_sources
+from grading.autograde.kernel_home import seed_kernel_home
 from grading.autograde.kernel_manager import SandboxedKernelManager, write_kernelspec
 from grading.autograde.probe import (
     PROBED_MODULES,
@@ -247,29 +253,42 @@ class SandboxedExecute(Execute):
         if any(item.get("source") == "ask_exit" for item in payload):
             self._exit_requested = True
 
-    def _probe(self) -> dict | None:
+    def _ask_kernel(self, expressions: dict[str, str], timeout: float) -> dict | None:
+        """Evaluate user expressions in the kernel, silently and out of its history; the
+        execute reply (``None``: no answer in ``timeout`` seconds, or the kernel died)."""
+        saved, self.timeout = self.timeout, max(1, math.ceil(timeout))
+        try:
+            msg_id = self.kc.execute(
+                "", silent=True, store_history=False, user_expressions=expressions
+            )
+            return self.wait_for_reply(msg_id)
+        except (CellTimeoutError, DeadKernelError, TimeoutError):
+            return None
+        finally:
+            self.timeout = saved
+
+    def _probe(self, hidden_lines: list[str] | None = None) -> dict | None:
         """Fingerprint what the tests rely on, in the kernel (see
-        :mod:`grading.autograde.probe`)."""
+        :mod:`grading.autograde.probe`); with ``hidden_lines``, in the same request, first
+        take a hidden test's lines out of the kernel's cache of cell sources."""
         first = self._reference is None
         roots = {name.split(".")[0] for name in self._probed}
         modules = [m for m in PROBED_MODULES if m.split(".")[0] in roots]
-        expression = probe_expression(self._probed, modules, load=first)
+        expressions = {}
+        if hidden_lines:  # evaluated in order: the hidden lines go before the probe runs
+            expressions["forget"] = forget_expression(hidden_lines, self._linecache_kept)
+            self._linecache_kept = set()  # until the kernel answers: read every entry next time
+        expressions["probe"] = probe_expression(self._probed, modules, load=first)
         remaining = self.deadline - time.monotonic() if self.deadline else math.inf
         # the first probe imports what the tests use (Keras, say): give it time
-        saved, self.timeout = self.timeout, max(1, math.ceil(min(remaining, 300 if first else 60)))
-        try:
-            msg_id = self.kc.execute(
-                "", silent=True, store_history=False, user_expressions={"probe": expression}
-            )
-            reply = self.wait_for_reply(msg_id)
-        except (CellTimeoutError, DeadKernelError, TimeoutError):
-            reply = None
-        finally:
-            self.timeout = saved
+        reply = self._ask_kernel(expressions, min(remaining, 300 if first else 60))
+        if hidden_lines:
+            self._linecache_kept = parse_forget_reply(reply)
         return parse_reply(reply) if reply else None
 
-    def _forget(self, cell) -> None:
-        """Take a hidden test's source out of the kernel's cache of cell sources."""
+    @staticmethod
+    def _hidden_lines(cell) -> list[str]:
+        """A test cell's hidden lines (those long enough to name)."""
         lines, inside = [], False
         for line in cell.source.splitlines():
             if "BEGIN HIDDEN TESTS" in line:
@@ -278,26 +297,17 @@ class SandboxedExecute(Execute):
                 inside = False
             elif inside and len(line.strip()) > 3:
                 lines.append(line)
-        if not lines:
-            return
-        saved, self.timeout = self.timeout, 30
-        expression = forget_expression(lines, self._linecache_kept)
-        self._linecache_kept = set()  # until the kernel answers: read every entry next time
-        try:
-            reply = self.wait_for_reply(
-                self.kc.execute(
-                    "", silent=True, store_history=False, user_expressions={"forget": expression}
-                )
-            )
-            self._linecache_kept = parse_forget_reply(reply)
-        except (CellTimeoutError, DeadKernelError, TimeoutError):
-            pass  # a kernel that does not answer is judged by the probe next
-        finally:
-            self.timeout = saved
+        return lines
 
-    def _check_integrity(self, label: str, when: str) -> str | None:
-        """Probe, compare with the reference, and say what changed (``None``: nothing)."""
-        current = self._probe()
+    def _check_integrity(
+        self, label: str, when: str, hidden_lines: list[str] | None = None
+    ) -> str | None:
+        """Probe, compare with the reference, and say what changed (``None``: nothing).
+
+        When nothing changed, this probe's answer is the new reference: it also holds what
+        was imported since (a name absent from the reference is not compared).
+        """
+        current = self._probe(hidden_lines)
         if self._reference is None:
             self._reference = current  # when it failed, the next check takes it
             self._unchecked = []
@@ -306,6 +316,7 @@ class SandboxedExecute(Execute):
         suspects = ", ".join(self._unchecked) or f"cell {label} itself"
         self._unchecked = []
         if not changed:
+            self._reference = current
             return None
         shown = ", ".join(changed[:6]) + (
             f" and {len(changed) - 6} more" if len(changed) > 6 else ""
@@ -365,13 +376,14 @@ class SandboxedExecute(Execute):
         self.timeout = max(1, math.ceil(min(self.cell_timeout, remaining)))
         test, locked = is_test_cell(cell), is_locked_code(cell)
         tampering = None
-        if locked and self._unchecked:  # student code ran since the last check
+        if self._reference is None and (test or not locked):
+            # the reference, before a test or student code first runs (only setup ran)
+            self._check_integrity(label, "before")
+        elif test and self._unchecked:
             tampering = self._check_integrity(label, "before")
-        elif test and self._reference is None:
-            self._check_integrity(label, "before")  # the reference, before any student code
-        elif not locked and self._reference is None:
-            self._check_integrity(label, "before")  # the reference, before student code
-        if not locked:
+        if self._reference is not None and not test:
+            # student code, or locked code that may call it (a training cell calls the
+            # student's build_model): checked before the next test, which it can affect
             self._unchecked.append(f"cell {label}")
         self._reply_ok = True
         original = cell.source
@@ -415,16 +427,9 @@ class SandboxedExecute(Execute):
                 f"crashed: the kernel was shut down by exit() or quit() in cell {label}"
             )
         notes = []
-        if test and self._stopped is None:
-            self._forget(cell)
-        if test and self._stopped is None and tampering is None:
-            tampering = self._check_integrity(label, "while running")
-        elif locked and self._stopped is None and tampering is None:
-            # instructor code may change what tests rely on (a setup cell that imports or
-            # configures): the state it leaves is the new reference; student code before it
-            # was checked above
-            self._reference = None
-            self._check_integrity(label, "after")
+        if test and self._stopped is None:  # one request: forget the hidden lines, probe
+            found = self._check_integrity(label, "while running", self._hidden_lines(cell))
+            tampering = tampering or found
         if test:
             self._reply_ok = self._reply_ok and event is None
             notes = self._score(cell, label)
@@ -492,6 +497,14 @@ def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) ->
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
     config.CourseDirectory.course_id = COURSE_ID
     config.Autograde.create_student = True
+    # nbgrader's sanitizing steps without its metadata check: restore() rebuilt every
+    # tracked cell's metadata from the source, and the check runs again after grading
+    config.Autograde.sanitize_preprocessors = [
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteKernelspec,
+        OverwriteCells,
+    ]
     config.Autograde.autograde_preprocessors = [
         SandboxedExecute,
         IgnorePattern,
@@ -546,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     results = job_dir / "results"
     results.mkdir(exist_ok=True)
 
+    seed_kernel_home(Path(job["files"]))  # matplotlib's font cache, built once
     for kernel_name in job["kernel_names"]:  # whichever name nbgrader asks for
         write_kernelspec(job_dir / "jupyter", kernel_name)
     os.environ["JUPYTER_PATH"] = str(job_dir / "jupyter")

@@ -1,6 +1,6 @@
 """The integrity probe: what the tests rely on, fingerprinted in the kernel, compared outside.
 
-Before any student code runs, and before every test cell, the grading program asks the
+Before any student code runs, and around the test cells, the grading program asks the
 kernel (a silent request, not in the history) for a fingerprint of everything a test's
 verdict depends on:
 

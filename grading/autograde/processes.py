@@ -67,23 +67,38 @@ def kill_children() -> None:
 class MemoryWatchdog(threading.Thread):
     """Kill the kernel when this process's children use more memory than allowed.
 
-    Runs in the grading program; every ``interval`` seconds it adds up the resident memory
-    of all descendants of this process (the kernel and whatever it started; the grading
-    program itself is not counted), and when the sum passes ``limit_mb`` it kills them all
-    and remembers it.
+    Runs in the grading program; it adds up the resident memory of all descendants of this
+    process (the kernel and whatever it started; the grading program itself is not counted),
+    and when the sum passes ``limit_mb`` it kills them all and remembers it.
+
+    It checks every ``interval`` seconds near the cap, and less often (up to
+    ``max_interval``) while the kernel is far below it: as often as a kernel growing by
+    ``growth_mb_per_s`` could reach the cap. Each check reads every process on the machine
+    (to find the descendants), a grading program's largest cost while its kernel runs.
 
     Parameters
     ----------
     limit_mb : int
         The cap in MiB.
     interval : float
-        Seconds between checks.
+        Seconds between checks near the cap.
+    max_interval : float
+        Seconds between checks far below it.
+    growth_mb_per_s : float
+        How fast a kernel is assumed to grow, at most.
     """
 
-    def __init__(self, limit_mb: int, interval: float = 0.2):
+    def __init__(
+        self,
+        limit_mb: int,
+        interval: float = 0.2,
+        max_interval: float = 1.0,
+        growth_mb_per_s: float = 4096,
+    ):
         super().__init__(name="cnnlab-memory-watchdog", daemon=True)
         self.limit_bytes = int(limit_mb) * 1024 * 1024
-        self.interval = interval
+        self.interval, self.max_interval = interval, max_interval
+        self.growth_bytes_per_s = growth_mb_per_s * 1024 * 1024
         self.peak_bytes = 0
         self.exceeded = threading.Event()
         self._stop_event = threading.Event()
@@ -124,8 +139,25 @@ class MemoryWatchdog(threading.Thread):
                 total += getattr(info, "pss", info.rss)
         return total
 
+    def next_wait(self, total: int) -> float:
+        """Seconds until the next check, given the bytes in use now.
+
+        Parameters
+        ----------
+        total : int
+            Resident bytes of the descendants at this check.
+
+        Returns
+        -------
+        float
+            Between ``interval`` and ``max_interval``.
+        """
+        headroom = max(0, self.limit_bytes - total)
+        return min(self.max_interval, max(self.interval, headroom / self.growth_bytes_per_s))
+
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
+        wait = self.interval
+        while not self._stop_event.wait(wait):
             total = self.total_rss()
             if total > self.limit_bytes:
                 total = self.total_pss()
@@ -133,6 +165,7 @@ class MemoryWatchdog(threading.Thread):
             if total > self.limit_bytes:
                 self.exceeded.set()
                 kill_children()
+            wait = self.next_wait(total)
 
     def stop(self) -> None:
         """Stop watching."""

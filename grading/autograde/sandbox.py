@@ -35,6 +35,7 @@ import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from grading.autograde.kernel_home import MATPLOTLIB_FOLDER
 from grading.errors import BadInput, CommandFailed
 
 __all__ = [
@@ -406,7 +407,7 @@ def kernel_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "IPYTHONDIR": f"{home}/.ipython",
-            "MPLCONFIGDIR": f"{home}/.matplotlib",
+            "MPLCONFIGDIR": f"{home}/{MATPLOTLIB_FOLDER}",  # its font cache: kernel_home
             "KERAS_HOME": f"{home}/.keras",
             "XDG_CACHE_HOME": f"{home}/.cache",
             "JUPYTER_CONFIG_DIR": f"{home}/.jupyter",

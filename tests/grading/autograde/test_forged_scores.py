@@ -84,6 +84,17 @@ ATTACKS = {
         "threading.Timer(0.2, lambda: vars(np.testing).__setitem__(\n"
         "    'assert_allclose', lambda *args, **kwargs: None)).start()\ntime.sleep(1)",
     ),
+    # patches only when the locked cell 'square_table' calls it, never in a test cell, in a
+    # form the static scan does not read
+    "patch_when_a_locked_cell_calls": Variant(
+        {
+            **WRONG,
+            "square": "def square(x):\n    if isinstance(x, int) and x == 7:\n"
+            "        testing = getattr(np, 'test' + 'ing')\n"
+            "        testing.__dict__.update(assert_allclose=lambda *args, **kwargs: None)\n"
+            "    return x + x",
+        }
+    ),
     "computed_settrace": Variant(
         WRONG, "import sys\n\ngetattr(sys, 'set' + 'trace')(lambda *args: None)"
     ),
@@ -177,7 +188,14 @@ def test_an_attack_scores_no_more_than_its_honest_answer(graded, name):
 
 @pytest.mark.parametrize(
     "name",
-    ["custom_exc_handler", "vars_patch", "dict_patch", "sys_modules_patch", "timer_patch"],
+    [
+        "custom_exc_handler",
+        "vars_patch",
+        "dict_patch",
+        "sys_modules_patch",
+        "timer_patch",
+        "patch_when_a_locked_cell_calls",
+    ],
 )
 def test_tampering_is_flagged_with_its_evidence(graded, name):
     outcomes, _, _ = graded
@@ -192,6 +210,9 @@ def test_the_runtime_probe_names_what_changed(graded):
     reasons = " ".join(outcomes["timer_patch"].reasons)
     assert "numpy.testing.assert_allclose changed before cell 'test_" in reasons
     assert "sys.gettrace()" in " ".join(outcomes["computed_settrace"].reasons)
+    locked = " ".join(outcomes["patch_when_a_locked_cell_calls"].reasons)
+    assert "numpy.testing.assert_allclose changed" in locked
+    assert "cell 'square_table'" in locked  # the locked cell that ran the student's code
 
 
 @pytest.mark.parametrize("name", list(HONEST))

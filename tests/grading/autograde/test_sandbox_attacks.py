@@ -158,7 +158,20 @@ IDENTITY = """import os
 
 status = open("/proc/self/status").read().splitlines()
 caps = [line.split()[1] for line in status if line.startswith(("CapEff", "CapPrm"))]
-print("IDENTITY", os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), caps)"""
+print("IDENTITY", os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), caps)
+
+# the home starts with matplotlib's font cache, and matplotlib uses it (no font scan)
+import logging
+
+seeded = sorted(os.listdir(os.environ["MPLCONFIGDIR"]))
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("matplotlib").addHandler(handler)
+logging.getLogger("matplotlib").setLevel(logging.INFO)
+import matplotlib.font_manager
+
+print("FONTS", seeded, [r.getMessage() for r in records if "fontManager" in r.getMessage()])"""
 
 STUCK_IN_C = """import re
 
@@ -408,6 +421,12 @@ def test_kernels_run_unprivileged(attacked):
     if os.geteuid() == 0:
         assert uid >= 1_000_000_000  # a fresh uid that owns nothing on the host
     assert attacked.outputs["identity"].count("'0000000000000000'") == 2  # no capabilities
+
+
+def test_kernels_start_with_the_font_cache_and_use_it(attacked):
+    printed = attacked.outputs["identity"].split("FONTS", 1)[1]
+    assert "fontlist-" in printed  # seeded into the home (grading.autograde.kernel_home)
+    assert printed.strip().endswith("[]")  # matplotlib built no new one
 
 
 # --------------------------------------------------------------------------- fail closed
