@@ -84,6 +84,7 @@ from grading.autograde.probe import (
 from grading.autograde.processes import MemoryWatchdog, kill_children
 from grading.autograde.sandbox import SandboxLimits
 from grading.autograde.scoring import declares_partial_credit, outputs_for_nbgrader, score_test_cell
+from grading.base.regions import HIDDEN_TEST, cell_regions
 
 __all__ = ["NOT_RUN", "SandboxedAutograde", "SandboxedExecute", "main", "not_run_output"]
 
@@ -286,19 +287,6 @@ class SandboxedExecute(Execute):
             self._linecache_kept = parse_forget_reply(reply)
         return parse_reply(reply) if reply else None
 
-    @staticmethod
-    def _hidden_lines(cell) -> list[str]:
-        """A test cell's hidden lines (those long enough to name)."""
-        lines, inside = [], False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 3:
-                lines.append(line)
-        return lines
-
     def _check_integrity(
         self, label: str, when: str, hidden_lines: list[str] | None = None
     ) -> str | None:
@@ -428,7 +416,12 @@ class SandboxedExecute(Execute):
             )
         notes = []
         if test and self._stopped is None:  # one request: forget the hidden lines, probe
-            found = self._check_integrity(label, "while running", self._hidden_lines(cell))
+            hidden = [
+                line.text
+                for line in cell_regions(cell, index).secret
+                if line.kind == HIDDEN_TEST and len(line.text) > 3
+            ]
+            found = self._check_integrity(label, "while running", hidden)
             tampering = tampering or found
         if test:
             self._reply_ok = self._reply_ok and event is None
