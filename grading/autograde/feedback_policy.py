@@ -25,6 +25,8 @@ import ast
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from grading.autograde.cells import parse_cell
+
 __all__ = ["FeedbackPolicy", "failure_summary", "string_literals"]
 
 #: What replaces the outputs of cells whose code the student wrote.
@@ -44,10 +46,8 @@ def string_literals(source: str) -> set[str]:
     set of str
         The literals' values.
     """
-    from IPython.core.inputtransformer2 import TransformerManager
-
     try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
+        tree = parse_cell(source)
     except (SyntaxError, ValueError):
         return set()
     return {

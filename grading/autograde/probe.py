@@ -27,8 +27,7 @@ import functools
 import hashlib
 import json
 
-# at the top, so the warm grading server has it imported before it forks a grading program
-from IPython.core.inputtransformer2 import TransformerManager
+from grading.autograde.cells import parse_cell
 
 __all__ = [
     "PROBED_MODULES",
@@ -219,7 +218,7 @@ def _probed_names(sources: tuple[str, ...]) -> tuple[str, ...]:
     trees = []
     for source in sources:
         try:
-            trees.append(ast.parse(TransformerManager().transform_cell(source)))
+            trees.append(parse_cell(source))
         except (SyntaxError, ValueError):
             continue
     for tree in trees:  # imports first: a test may use a name a later setup cell imports

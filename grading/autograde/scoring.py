@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from grading.autograde.cells import parse_cell
+
 __all__ = ["TestCellScore", "declares_partial_credit", "outputs_for_nbgrader", "score_test_cell"]
 
 #: ``ename`` of the error a test cell gets when it scored 0 without showing an error.
@@ -73,10 +75,8 @@ def declares_partial_credit(source: str) -> bool:
     bool
         ``True`` when the last statement is an expression (not a call of ``print``).
     """
-    from IPython.core.inputtransformer2 import TransformerManager
-
     try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
+        tree = parse_cell(source)
     except (SyntaxError, ValueError):
         return False
     if not tree.body or not isinstance(tree.body[-1], ast.Expr):

@@ -41,10 +41,15 @@ instructor's review.
 from __future__ import annotations
 
 import ast
-import threading
 from dataclasses import dataclass
 
-from grading.autograde.cells import cell_label, is_locked_code, is_solution_cell, is_tracked_cell
+from grading.autograde.cells import (
+    cell_label,
+    is_locked_code,
+    is_solution_cell,
+    is_tracked_cell,
+    parse_cell,
+)
 from grading.autograde.tamper_rules import (
     ALWAYS_GUARDED,
     ATTRIBUTE_ALLOWLIST,
@@ -485,29 +490,14 @@ class _Scanner(ast.NodeVisitor):
             self._add(node, "tampering", f"get_ipython().{method}")
 
 
-# CPython 3.11 counts the AST builder's recursion per interpreter, not per thread, so two
-# threads parsing at once can fail with "SystemError: AST constructor recursion depth
-# mismatch" (python/cpython#106905). The grader scans submissions in one thread each.
-_PARSE_LOCK = threading.Lock()
-
-
-def _parse(source: str) -> ast.Module:
-    """``ast.parse``, one thread at a time."""
-    with _PARSE_LOCK:
-        return ast.parse(source)
-
-
 def _scan_code(
     code: str,
     aliases: dict,
     protected_names: dict,
     guarded_builtins: set[str] | frozenset[str] = frozenset(PROTECTED_BUILTINS),
 ) -> list[tuple[int, str, str]]:
-    from IPython.core.inputtransformer2 import TransformerManager
-
     try:
-        python = TransformerManager().transform_cell(code)
-        tree = _parse(python)
+        tree = parse_cell(code)
     except (SyntaxError, ValueError):  # does not run at all, so it cannot tamper
         return []
     scanner = _Scanner(aliases, protected_names, guarded_builtins)
@@ -541,10 +531,8 @@ def scan_source(
 
 def _setup_bindings(source: str) -> dict[str, str]:
     """Names a locked cell binds with imports, functions and classes, and what to."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
     try:
-        tree = _parse(TransformerManager().transform_cell(source))
+        tree = parse_cell(source)
     except (SyntaxError, ValueError):
         return {}
     bound = {}
@@ -564,12 +552,10 @@ def _setup_bindings(source: str) -> dict[str, str]:
 
 def _names_used(sources) -> set[str]:
     """Every name the given cells read."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
     used = set()
     for source in sources:
         try:
-            tree = _parse(TransformerManager().transform_cell(source))
+            tree = parse_cell(source)
         except (SyntaxError, ValueError):
             continue
         used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
