@@ -10,6 +10,7 @@ is not a solution; *locked code* (setup and test cells) always comes from the so
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import threading
 
@@ -219,10 +220,13 @@ def read_notebook(data: bytes | str, name: str = "notebook") -> nbformat.Noteboo
 _PARSE_LOCK = threading.Lock()
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_cell(source: str) -> ast.Module:
     """Parse a code cell as IPython runs it (magics and ``!`` lines turned into Python).
 
     Safe to call from several threads at once: the parse itself runs one thread at a time.
+    The tree is cached by source (every submission has the same locked cells) and shared
+    by the callers: read it, never change it.
 
     Parameters
     ----------

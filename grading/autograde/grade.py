@@ -473,8 +473,10 @@ def _score_notebook(task, job, name, notebook, findings, completed, result) -> N
         if record.get("event"):
             reasons.append(record["event"])
     final = results / "notebooks" / f"{name}.ipynb"
+    text = None
     if completed and final.is_file():
-        autograded = nbformat.read(final, as_version=4)
+        text = final.read_text()  # nbgrader's own writing, kept as it is
+        autograded = nbformat.reads(text, as_version=4)
         cells, comments = _scores_from_gradebook(
             task, f"sqlite:///{job / 'course' / 'gradebook.db'}", name
         )
@@ -488,4 +490,4 @@ def _score_notebook(task, job, name, notebook, findings, completed, result) -> N
         result.flagged_notebooks.append(name)
     result.cells.extend(cells)
     result.comments.extend(comments)
-    result.notebooks[name] = nbformat.writes(autograded)
+    result.notebooks[name] = text if text is not None else nbformat.writes(autograded)

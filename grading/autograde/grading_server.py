@@ -113,10 +113,17 @@ def _warm_up() -> None:
     import sqlalchemy.orm
     from nbformat.validator import get_validator
 
+    from grading.autograde.grade_in_sandbox import metadata_schema
     from grading.autograde.kernel_home import font_cache
 
-    get_validator(version=nbformat.v4.nbformat, version_minor=nbformat.v4.nbformat_minor)
+    for relax_add_props in (False, True):  # nbformat reads strictly, nbconvert relaxed
+        get_validator(
+            version=nbformat.v4.nbformat,
+            version_minor=nbformat.v4.nbformat_minor,
+            relax_add_props=relax_add_props,
+        )
     sqlalchemy.orm.configure_mappers()
+    metadata_schema()
     font_cache()
 
 
