@@ -25,6 +25,8 @@ kernel starts in the sandbox
 - an integrity probe (:mod:`grading.autograde.probe`) before any student code, after each
   test cell, and before each test cell that other code ran ahead of (student code, or locked
   code, which may call the student's functions): what the tests rely on must not change;
+- the first notebook's kernel is started before nbgrader's own set-up, so that it boots
+  meanwhile;
 - once the last cell has run, the kernel is killed rather than asked to shut down: the
   sandbox is discarded with everything in it, and a TensorFlow kernel takes about 2 s to
   wind down.
@@ -36,6 +38,7 @@ its limit can still be graded on what ran), the autograded notebooks and ``runne
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -104,6 +107,8 @@ __all__ = [
 NOT_RUN = "NotRun"
 
 _watchdog: MemoryWatchdog | None = None
+#: The kernel main() started before nbgrader's own set-up, for the first notebook to execute.
+_early_kernel = None
 
 
 def not_run_output(reason: str) -> nbformat.NotebookNode:
@@ -187,7 +192,8 @@ class SandboxedExecute(Execute):
         resources : dict
             nbconvert resources (``resources["nbgrader"]`` names the notebook).
         km : jupyter_client.KernelManager, optional
-            Unused (a fresh kernel is started).
+            Unused: the kernel :func:`main` started early if no notebook took it yet, else a
+            fresh one.
 
         Returns
         -------
@@ -211,8 +217,13 @@ class SandboxedExecute(Execute):
         (results / "input").mkdir(parents=True, exist_ok=True)
         (results / "progress").mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, results / "input" / f"{self._notebook}.ipynb")
+        km = _take_early_kernel()
         with open(results / "progress" / f"{self._notebook}.jsonl", "a") as self._progress:
-            return super().preprocess(nb, resources, km)
+            try:
+                return super().preprocess(nb, resources, km)
+            finally:
+                if km is not None and self.km is not None:  # nbclient stops only its own
+                    self._cleanup_kernel()
 
     # ------------------------------------------------------------------ helpers
 
@@ -603,6 +614,53 @@ def _config(job: dict, job_dir: Path, limits: SandboxLimits, deadline: float) ->
     return config
 
 
+def _start_early_kernel(config: Config) -> None:
+    """Start the sandboxed kernel now, so that it boots while nbgrader sets up.
+
+    Measured on notebook 02, two jobs: from the program's start to the first cell 0.78 s
+    before, 0.67 s with it.
+
+    It is the kernel nbclient would start for the first notebook: the same manager,
+    configuration and arguments, and the environment nbgrader sets while it executes. If
+    it cannot start, the notebook starts its own, as without this.
+    """
+    global _early_kernel
+    from jupyter_core.utils import run_sync
+
+    manager = SandboxedKernelManager(kernel_name="python3", config=config)
+    saved = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader sets it to execute
+    try:
+        run_sync(manager.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    except Exception:  # the notebook starts its own, and reports why it cannot
+        with contextlib.suppress(Exception):
+            run_sync(manager.cleanup_resources)()
+        return
+    finally:
+        if saved is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = saved
+    _early_kernel = manager
+
+
+def _take_early_kernel():
+    """The early kernel, once (``None`` after, or if there is none)."""
+    global _early_kernel
+    manager, _early_kernel = _early_kernel, None
+    return manager
+
+
+def _stop_unused_early_kernel() -> None:
+    """Stop the early kernel if nbgrader failed before any notebook took it."""
+    from jupyter_core.utils import run_sync
+
+    manager = _take_early_kernel()
+    if manager is not None:
+        with contextlib.suppress(Exception):
+            run_sync(manager.shutdown_kernel)(now=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Autograde the submission of one job folder (see the module docstring).
 
@@ -635,11 +693,13 @@ def main(argv: list[str] | None = None) -> int:
 
     _watchdog = MemoryWatchdog(limits.memory_limit_mb)
     _watchdog.start()
+    config = _config(job, job_dir, limits, deadline)
+    _start_early_kernel(config)
     outcome = {"status": "completed", "error": None}
     try:
         log = run_converter(
             SandboxedAutograde,
-            _config(job, job_dir, limits, deadline),
+            config,
             assignment_id=job["assignment"],
             student_id=job["student"],
         )
@@ -647,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     except NbgraderError as error:
         outcome = {"status": "failed", "error": str(error)}
     finally:
+        _stop_unused_early_kernel()
         _watchdog.stop()
     outcome["memory_peak_mb"] = round(_watchdog.peak_bytes / 2**20, 1)
     outcome["watchdog_fired"] = _watchdog.exceeded.is_set()
