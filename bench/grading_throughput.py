@@ -38,6 +38,12 @@ environment):
       grader. The ratio is taken from cnnlab's first run, graded fresh like plain
       nbgrader's.
 
+      The overhead is split by where it went (:func:`overhead_parts`), from nbclient's
+      timestamps in every executed cell: the cells themselves (the notebooks' work, which
+      moves by a few seconds per submission from run to run on a shared machine), between
+      the cells (the integrity probes and the executor) and outside them (preparing,
+      starting and stopping the kernel, scoring). The last two are the grader's own time.
+
 The grades of both gradebooks are compared cell by cell (and with the scores
 :mod:`grading.demo` expects); any difference is a failure of the benchmark (exit status 1,
 after the JSON line).
@@ -67,6 +73,7 @@ from pathlib import Path
 from benchlib import REPO_ROOT, BenchmarkError, machine_info, script_main, wait_until_quiet
 
 ASSIGNMENT = "02_mnist"
+NOTEBOOK = "mnist_cnn.ipynb"
 #: The kinds of submission in the class (see grading.demo.KINDS).
 CLASS_KINDS = ("correct", "partly_wrong", "blank")
 #: The target: cnnlab's submissions per minute over plain nbgrader's.
@@ -233,6 +240,43 @@ def _run(command: list[str], env: dict[str, str], what: str, cpu: GraderCpu | No
     return seconds
 
 
+def cell_timing(notebook) -> dict[str, float]:
+    """Where an executed notebook's time went, from nbclient's timestamps in its cells.
+
+    Parameters
+    ----------
+    notebook : nbformat.NotebookNode
+        An executed notebook (``metadata.execution`` of each code cell: when the kernel
+        started it and when its reply came).
+
+    Returns
+    -------
+    dict
+        ``cells_s`` (the cells' own seconds, summed), ``between_s`` (from the first cell's
+        start to the last one's reply, less the cells: the executor's time between cells)
+        and ``span_s`` (the two together).
+    """
+    from datetime import datetime
+
+    spans = []
+    for cell in notebook.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type == "code" and {"iopub.execute_input", "shell.execute_reply"} <= set(
+            timing
+        ):
+            spans.append(
+                [
+                    datetime.fromisoformat(timing[key]).timestamp()
+                    for key in ("iopub.execute_input", "shell.execute_reply")
+                ]
+            )
+    if not spans:
+        return {"cells_s": 0.0, "between_s": 0.0, "span_s": 0.0}
+    cells = sum(end - start for start, end in spans)
+    span = spans[-1][1] - spans[0][0]
+    return {"cells_s": cells, "between_s": span - cells, "span_s": span}
+
+
 def plain_nbgrader(build: Path) -> dict:
     """Grade the class with the real ``nbgrader`` command line, one submission at a time.
 
@@ -270,10 +314,12 @@ def cnnlab_autograde(build: Path, jobs: int | None, *, again: bool = False) -> d
     -------
     dict
         ``wall_s``, ``jobs``, ``seconds`` (student -> seconds the grader spent on the
-        submission, from the grading log), ``started`` (the students in the order their
-        grading started: recorded time minus seconds), ``statuses`` (status -> count) and
-        the grader's CPU (:meth:`GraderCpu.figures`).
+        submission, from the grading log), ``timing`` (student -> :func:`cell_timing` of
+        its autograded notebook), ``started`` (the students in the order their grading
+        started: recorded time minus seconds), ``statuses`` (status -> count) and the
+        grader's CPU (:meth:`GraderCpu.figures`).
     """
+    import nbformat
     import pandas as pd
 
     from grading.autograde.run import default_jobs
@@ -292,14 +338,23 @@ def cnnlab_autograde(build: Path, jobs: int | None, *, again: bool = False) -> d
         "wall_s": round(wall_s, 2),
         "jobs": jobs or default_jobs(),
         "seconds": {row.student: round(float(row.seconds), 2) for row in log.itertuples()},
+        "timing": {
+            row.student: cell_timing(
+                nbformat.read(
+                    build / "autograded" / row.student / ASSIGNMENT / NOTEBOOK, as_version=4
+                )
+            )
+            for row in log.itertuples()
+        },
         "started": list(log["student"].iloc[started.argsort(kind="stable")]),
         "statuses": log["status"].value_counts().to_dict(),
         **cpu.figures(len(log)),
     }
 
 
-def _execute_in_kernel(notebook_path: Path, extra_env: dict[str, str]) -> float:
-    """Run one notebook in a fresh plain kernel (errors allowed); wall seconds."""
+def _execute_in_kernel(notebook_path: Path, extra_env: dict[str, str]) -> tuple[float, dict]:
+    """Run one notebook in a fresh plain kernel (errors allowed); wall seconds and
+    :func:`cell_timing`."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -317,10 +372,12 @@ def _execute_in_kernel(notebook_path: Path, extra_env: dict[str, str]) -> float:
         )
         start = time.perf_counter()
         client.execute(env=env)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, cell_timing(notebook)
 
 
-def in_kernel(notebooks: list[Path], jobs: int, threads: int | None) -> tuple[list[float], float]:
+def in_kernel(
+    notebooks: list[Path], jobs: int, threads: int | None
+) -> tuple[list[float], float, list[dict]]:
     """The notebooks' own work: each executed in a plain kernel, ``jobs`` at a time.
 
     They are handed to a pool of ``jobs`` threads in the order given, as ``cnnlab
@@ -337,8 +394,9 @@ def in_kernel(notebooks: list[Path], jobs: int, threads: int | None) -> tuple[li
 
     Returns
     -------
-    (list of float, float)
-        Each notebook's wall seconds, in the order given, and the wall seconds of all.
+    (list of float, float, list of dict)
+        Each notebook's wall seconds, in the order given, the wall seconds of all, and each
+        notebook's :func:`cell_timing`.
     """
     extra = {}
     if threads:
@@ -349,8 +407,9 @@ def in_kernel(notebooks: list[Path], jobs: int, threads: int | None) -> tuple[li
         extra["TF_NUM_INTEROP_THREADS"] = "1"
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        seconds = list(pool.map(lambda path: _execute_in_kernel(path, extra), notebooks))
-    return [round(s, 2) for s in seconds], round(time.perf_counter() - start, 2)
+        runs = list(pool.map(lambda path: _execute_in_kernel(path, extra), notebooks))
+    seconds = [round(wall, 2) for wall, _ in runs]
+    return seconds, round(time.perf_counter() - start, 2), [timing for _, timing in runs]
 
 
 def replay_in_kernel(build: Path, cnnlab: dict, threads: int) -> dict:
@@ -374,14 +433,17 @@ def replay_in_kernel(build: Path, cnnlab: dict, threads: int) -> dict:
     Returns
     -------
     dict
-        ``seconds`` (student -> wall seconds) and ``wall_s`` (all of them).
+        ``seconds`` (student -> wall seconds), ``timing`` (student -> :func:`cell_timing`)
+        and ``wall_s`` (all of them).
     """
     students = cnnlab["started"]
-    notebooks = [
-        build / "autograded" / student / ASSIGNMENT / "mnist_cnn.ipynb" for student in students
-    ]
-    seconds, wall_s = in_kernel(notebooks, cnnlab["jobs"], threads)
-    return {"seconds": dict(zip(students, seconds, strict=True)), "wall_s": wall_s}
+    notebooks = [build / "autograded" / student / ASSIGNMENT / NOTEBOOK for student in students]
+    seconds, wall_s, timing = in_kernel(notebooks, cnnlab["jobs"], threads)
+    return {
+        "seconds": dict(zip(students, seconds, strict=True)),
+        "timing": dict(zip(students, timing, strict=True)),
+        "wall_s": wall_s,
+    }
 
 
 def compare_grades(urls: dict[str, str], expected: dict) -> list[str]:
@@ -422,6 +484,58 @@ def compare_grades(urls: dict[str, str], expected: dict) -> list[str]:
     return differences
 
 
+def overhead_parts(students: list[str], runs: tuple[dict, ...], replay: dict) -> dict:
+    """cnnlab's seconds beyond the replay, split by where they went (means over students).
+
+    Parameters
+    ----------
+    students : list of str
+        The class.
+    runs : tuple of dict
+        :func:`cnnlab_autograde`'s figures of each cnnlab run (a student's figures are the
+        mean over the runs).
+    replay : dict
+        :func:`replay_in_kernel`'s figures.
+
+    Returns
+    -------
+    dict
+        ``cells_s`` (the cells' own seconds: the notebooks' work, which the grader may slow
+        down), ``between_cells_s`` (between one cell's reply and the next cell's start:
+        the integrity probes and the executor) and ``outside_cells_s`` (before the first
+        cell and after the last: preparing, starting and stopping the kernel, scoring);
+        they add up to the overhead. Then ``grader_s``, the last two together: the
+        grader's own time, which the run-to-run noise of the cells does not touch.
+    """
+
+    def mean_over_runs(student: str, part: str) -> float:
+        values = []
+        for run in runs:
+            timing = run["timing"][student]
+            outside = run["seconds"][student] - timing["span_s"]
+            values.append(outside if part == "outside" else timing[part])
+        return statistics.mean(values)
+
+    def replayed(student: str, part: str) -> float:
+        timing = replay["timing"][student]
+        if part == "outside":
+            return replay["seconds"][student] - timing["span_s"]
+        return timing[part]
+
+    means = {
+        name: statistics.mean(
+            mean_over_runs(student, part) - replayed(student, part) for student in students
+        )
+        for name, part in (
+            ("cells_s", "cells_s"),
+            ("between_cells_s", "between_s"),
+            ("outside_cells_s", "outside"),
+        )
+    }
+    means["grader_s"] = means["between_cells_s"] + means["outside_cells_s"]
+    return {name: round(value, 2) for name, value in means.items()}
+
+
 def benchmark(args, work: Path) -> dict:
     """Make the class, grade it both ways, measure the notebook's own work, compare.
 
@@ -454,10 +568,10 @@ def benchmark(args, work: Path) -> dict:
 
     print("\nthe notebooks' own work, in plain kernels", flush=True)
     executed = [
-        builds["plain"] / "autograded" / f"s00_{kind}" / ASSIGNMENT / "mnist_cnn.ipynb"
+        builds["plain"] / "autograded" / f"s00_{kind}" / ASSIGNMENT / NOTEBOOK
         for kind in CLASS_KINDS
     ]
-    serial, _ = in_kernel(executed, jobs=1, threads=None)  # as plain nbgrader runs them
+    serial, _, _ = in_kernel(executed, jobs=1, threads=None)  # as plain nbgrader runs them
     print(f"  one at a time: {dict(zip(CLASS_KINDS, serial, strict=True))} s", flush=True)
     threads = max(1, default_jobs() // cnnlab["jobs"])  # as cnnlab autograde limits them
     replay = replay_in_kernel(builds["plain"], cnnlab, threads)
@@ -482,6 +596,7 @@ def benchmark(args, work: Path) -> dict:
         (cnnlab["seconds"][student] + again["seconds"][student]) / 2 - replay["seconds"][student]
         for student in students
     ]
+    parts = overhead_parts(students, (cnnlab, again), replay)
     return {
         "benchmark": "grading_throughput",
         "assignment": ASSIGNMENT,
@@ -504,7 +619,13 @@ def benchmark(args, work: Path) -> dict:
             "seconds_per_submission": round(statistics.mean(cnnlab["seconds"].values()), 2),
             "overhead_s_per_submission": round(statistics.mean(beyond), 2),
             "overhead_s_median": round(statistics.median(beyond), 2),
-            "again": {k: again[k] for k in ("wall_s", "seconds", "grader_cpu_s_per_submission")},
+            "overhead_s_standard_error": round(
+                statistics.stdev(beyond) / len(beyond) ** 0.5 if len(beyond) > 1 else 0.0, 2
+            ),
+            "overhead_parts": parts,
+            "again": {
+                k: again[k] for k in ("wall_s", "seconds", "timing", "grader_cpu_s_per_submission")
+            },
         },
         "in_kernel": {
             "one_at_a_time_s": dict(zip(CLASS_KINDS, serial, strict=True)),
@@ -531,6 +652,13 @@ def _print_summary(figures: dict) -> None:
         f"{cnnlab['overhead_s_per_submission']} s per submission (median "
         f"{cnnlab['overhead_s_median']} s; the same notebooks in plain kernels, same order "
         f"and jobs: {figures['in_kernel']['replay']['wall_s']:.1f} s)"
+    )
+    parts = cnnlab["overhead_parts"]
+    print(
+        f"  of which: the cells {parts['cells_s']:+.2f} s, between cells "
+        f"{parts['between_cells_s']:+.2f} s, outside the cells {parts['outside_cells_s']:+.2f} s "
+        f"(standard error of the mean {cnnlab['overhead_s_standard_error']} s); the grader's own "
+        f"time (between and outside the cells): {parts['grader_s']:.2f} s per submission"
     )
     print(
         f"cnnlab's own CPU (grader, warm server, grading programs; kernels apart): "

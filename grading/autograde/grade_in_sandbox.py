@@ -24,7 +24,10 @@ kernel starts in the sandbox
   cache of cell sources right after they ran;
 - an integrity probe (:mod:`grading.autograde.probe`) before any student code, after each
   test cell, and before each test cell that other code ran ahead of (student code, or locked
-  code, which may call the student's functions): what the tests rely on must not change;
+  code, which may call the student's functions): what the tests rely on must not change.
+  It rides on the execute request of the cell just before it, as user expressions that the
+  kernel evaluates right after that cell if it succeeded; when it failed, the grading
+  program asks in a request of its own;
 - the first notebook's kernel is started before nbgrader's own set-up, so that it boots
   meanwhile;
 - once the last cell has run, the kernel is killed rather than asked to shut down: the
@@ -211,6 +214,9 @@ class SandboxedExecute(Execute):
         self._reference: dict | None = None
         self._unchecked: list[str] = []  # student cells run since the last probe
         self._linecache_kept: set[int] = set()  # cached sources the last forget kept
+        self._cell_reply: dict | None = None  # the execute reply of the cell that just ran
+        self._probed_before: dict | None = None  # a probe that came with the last cell's reply
+        self._before_test = _followed_by_test(nb)
         self._tampered = False
         ignore = self.config.get("IgnorePattern", {})
         self._ignore_pattern = ignore.get("pattern", "") if ignore.get("enabled") else ""
@@ -272,6 +278,7 @@ class SandboxedExecute(Execute):
             ``cell``, ``cell_index`` and ``execute_reply`` from nbclient.
         """
         super().on_cell_executed(**kwargs)
+        self._cell_reply = kwargs["execute_reply"]
         self._reply_ok = kwargs["execute_reply"].get("content", {}).get("status") == "ok"
         payload = kwargs["execute_reply"].get("content", {}).get("payload", []) or []
         if any(item.get("source") == "ask_exit" for item in payload):
@@ -291,34 +298,78 @@ class SandboxedExecute(Execute):
         finally:
             self.timeout = saved
 
-    def _probe(self, hidden_lines: list[str] | None = None) -> dict | None:
-        """Fingerprint what the tests rely on, in the kernel (see
-        :mod:`grading.autograde.probe`); with ``hidden_lines``, in the same request, first
-        take a hidden test's lines out of the kernel's cache of cell sources."""
-        first = self._reference is None
+    def _probe_expressions(self, hidden_lines: list[str] | None = None) -> dict[str, str]:
+        """The probe's user expressions; with ``hidden_lines``, first the forgetting of a
+        hidden test's lines (user expressions are evaluated in order)."""
         roots = {name.split(".")[0] for name in self._probed}
         modules = [m for m in PROBED_MODULES if m.split(".")[0] in roots]
         expressions = {}
-        if hidden_lines:  # evaluated in order: the hidden lines go before the probe runs
+        if hidden_lines:
             expressions["forget"] = forget_expression(hidden_lines, self._linecache_kept)
-            self._linecache_kept = set()  # until the kernel answers: read every entry next time
-        expressions["probe"] = probe_expression(self._probed, modules, load=first)
-        remaining = self.deadline - time.monotonic() if self.deadline else math.inf
-        # the first probe imports what the tests use (Keras, say): give it time
-        reply = self._ask_kernel(expressions, min(remaining, 300 if first else 60))
+        expressions["probe"] = probe_expression(self._probed, modules, load=self._reference is None)
+        return expressions
+
+    def _probe(
+        self, hidden_lines: list[str] | None = None, answered: dict | None = None
+    ) -> dict | None:
+        """Fingerprint what the tests rely on, in the kernel (see
+        :mod:`grading.autograde.probe`); with ``hidden_lines``, in the same request, first
+        take a hidden test's lines out of the kernel's cache of cell sources. ``answered``
+        is a cell's execute reply that already carried these expressions (see
+        :meth:`_carrying`); without it, the kernel is asked now."""
+        reply = answered
+        if reply is None:
+            first = self._reference is None
+            expressions = self._probe_expressions(hidden_lines)
+            if hidden_lines:  # until the kernel answers: read every entry next time
+                self._linecache_kept = set()
+            remaining = self.deadline - time.monotonic() if self.deadline else math.inf
+            # the first probe imports what the tests use (Keras, say): give it time
+            reply = self._ask_kernel(expressions, min(remaining, 300 if first else 60))
         if hidden_lines:
             self._linecache_kept = parse_forget_reply(reply)
         return parse_reply(reply) if reply else None
 
+    @contextlib.contextmanager
+    def _carrying(self, expressions: dict[str, str] | None):
+        """Send ``expressions`` with the cell's own execute request.
+
+        The kernel evaluates user expressions right after the cell, and only when it
+        succeeded; what they answer is then in the reply (:meth:`_carried`), one round
+        trip fewer. Nothing else runs in the kernel in between, as with a request of their
+        own.
+        """
+        self._cell_reply = None
+        client = self.kc if expressions else None
+        if client is not None:
+            send = client.execute
+            client.execute = functools.partial(send, user_expressions=expressions)
+        try:
+            yield
+        finally:
+            if client is not None:
+                del client.execute  # the client's own method again
+
+    def _carried(self) -> dict | None:
+        """The reply of the cell that just ran, when it carried the probe's answer."""
+        content = (self._cell_reply or {}).get("content", {})
+        if content.get("status") == "ok" and "probe" in content.get("user_expressions", {}):
+            return self._cell_reply
+        return None
+
     def _check_integrity(
-        self, label: str, when: str, hidden_lines: list[str] | None = None
+        self,
+        label: str,
+        when: str,
+        hidden_lines: list[str] | None = None,
+        answered: dict | None = None,
     ) -> str | None:
         """Probe, compare with the reference, and say what changed (``None``: nothing).
 
         When nothing changed, this probe's answer is the new reference: it also holds what
         was imported since (a name absent from the reference is not compared).
         """
-        current = self._probe(hidden_lines)
+        current = self._probe(hidden_lines, answered)
         if self._reference is None:
             self._reference = current  # when it failed, the next check takes it
             self._unchecked = []
@@ -387,25 +438,37 @@ class SandboxedExecute(Execute):
         self.timeout = max(1, math.ceil(min(self.cell_timeout, remaining)))
         test, locked = is_test_cell(cell), is_locked_code(cell)
         tampering = None
+        probed_before, self._probed_before = self._probed_before, None
         if self._reference is None and (test or not locked):
             # the reference, before a test or student code first runs (only setup ran)
             self._check_integrity(label, "before")
         elif test and self._unchecked:
-            tampering = self._check_integrity(label, "before")
+            tampering = self._check_integrity(label, "before", answered=probed_before)
         if self._reference is not None and not test:
             # student code, or locked code that may call it (a training cell calls the
             # student's build_model): checked before the next test, which it can affect
             self._unchecked.append(f"cell {label}")
+        hidden = []
+        if test:
+            hidden = [
+                line.text
+                for line in cell_regions(cell, index).secret
+                if line.kind == HIDDEN_TEST and len(line.text) > 3
+            ]
+        carried = None  # the probe after a test, or before the test that comes next
+        if self._reference is not None and (test or index in self._before_test):
+            carried = self._probe_expressions(hidden)
         self._reply_ok = True
         original = cell.source
         event = None
         try:
-            if test:  # hidden tests stay out of the kernel's history (In, _ih)
-                self._check_assign_resources(resources)
-                cell = self.execute_cell(cell, index, store_history=False)
-                resources = self.resources
-            else:
-                cell, resources = super().preprocess_cell(cell, resources, index)
+            with self._carrying(carried):
+                if test:  # hidden tests stay out of the kernel's history (In, _ih)
+                    self._check_assign_resources(resources)
+                    cell = self.execute_cell(cell, index, store_history=False)
+                    resources = self.resources
+                else:
+                    cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             if _watchdog is not None and _watchdog.exceeded.is_set():
                 detail = f"the kernel used more than {self.memory_limit_mb:.0f} MB and was stopped"
@@ -438,14 +501,13 @@ class SandboxedExecute(Execute):
                 f"crashed: the kernel was shut down by exit() or quit() in cell {label}"
             )
         notes = []
-        if test and self._stopped is None:  # one request: forget the hidden lines, probe
-            hidden = [
-                line.text
-                for line in cell_regions(cell, index).secret
-                if line.kind == HIDDEN_TEST and len(line.text) > 3
-            ]
-            found = self._check_integrity(label, "while running", hidden)
+        answered = self._carried() if carried else None
+        if test and self._stopped is None:  # forget the hidden lines, probe (asked now if
+            # the cell failed, which leaves its user expressions unevaluated)
+            found = self._check_integrity(label, "while running", hidden, answered)
             tampering = tampering or found
+        elif self._stopped is None:
+            self._probed_before = answered  # the next test's "before" probe
         if test:
             self._reply_ok = self._reply_ok and event is None
             notes = self._score(cell, label)
@@ -477,6 +539,19 @@ class SandboxedExecute(Execute):
             self._tampered = True
         self._record(index, cell, ran=True, event=event, tampering=tampering, notes=notes)
         return cell, resources
+
+
+def _followed_by_test(nb) -> set[int]:
+    """The cells (by index) whose next code cell with a source is a test cell."""
+    indices, after = set(), None
+    for index in range(len(nb.cells) - 1, -1, -1):
+        cell = nb.cells[index]
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        if after is not None and is_test_cell(after):
+            indices.add(index)
+        after = cell
+    return indices
 
 
 @functools.cache

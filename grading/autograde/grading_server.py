@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from grading.autograde.processes import die_with_parent, tied_to_this_process
+
 __all__ = [
     "SandboxOutcome",
     "kill_running",
@@ -37,8 +39,6 @@ __all__ = [
     "serve",
     "start_server",
 ]
-
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,11 @@ class SandboxOutcome:
     seconds: float
 
 
-def set_parent_death_signal() -> None:
-    """Have this process killed (SIGKILL) when its parent dies (Linux; elsewhere nothing)."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
 # --------------------------------------------------------------------------- the server
 
 
-def _child(job: str, log: str) -> int:
-    set_parent_death_signal()
+def _child(job: str, log: str, server: int) -> int:
+    die_with_parent(server)
     os.setsid()
     descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -130,7 +119,7 @@ def _warm_up() -> None:
 def serve() -> None:
     """Serve jobs from standard input until it closes (``python -m
     grading.autograde.grading_server``)."""
-    set_parent_death_signal()
+    die_with_parent()
     import grading.autograde.grade_in_sandbox  # noqa: F401  (the point: imported once, before any fork)
 
     _warm_up()
@@ -143,6 +132,7 @@ def serve() -> None:
     pending = b""
     open_input = True
     children = 0
+    server = os.getpid()  # what each child checks it still has as its parent
     while open_input or children:
         readable, _, _ = select.select([requests, wake_read] if open_input else [wake_read], [], [])
         if wake_read in readable:
@@ -176,7 +166,7 @@ def serve() -> None:
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                     os.close(wake_read)
                     os.close(wake_write)
-                    os._exit(_child(request["job"], request["log"]))
+                    os._exit(_child(request["job"], request["log"], server))
                 children += 1
                 out.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
                 out.flush()
@@ -215,7 +205,7 @@ class _Server:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=set_parent_death_signal,
+                preexec_fn=tied_to_this_process(),
             )
         except OSError as error:
             self.failure = error

@@ -20,6 +20,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Unicode
 
+from grading.autograde.processes import tied_to_this_process
 from grading.autograde.sandbox import (
     RUN_DIR,
     SANDBOX_HOME,
@@ -54,6 +55,11 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.transport = "ipc"
             self.ip = str(self._ipc / "k")
 
+    async def _async_wait(self, pollinterval: float = 0.01) -> None:
+        # jupyter_client looks every 0.1 s whether a killed kernel is gone; it is gone in a
+        # few milliseconds, and every submission waited out the rest of the first 0.1 s
+        await super()._async_wait(pollinterval=pollinterval)
+
     async def _async_pre_start_kernel(self, **kw):
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         limits = SandboxLimits(**json.loads(self.limits_json))
@@ -61,6 +67,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if os.environ.get("NBGRADER_EXECUTION"):  # set by nbgrader while it executes
             env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
         kw["env"] = env
+        # bwrap's --die-with-parent misses a parent that dies while bwrap starts up: the
+        # kernel (or the sandbox around it) is tied to this program before it starts
+        kw["preexec_fn"] = tied_to_this_process()
         if self.unsafe:
             return _unsafe_command(kernel_cmd, self, limits, kw)
         private = Path(self.job_dir) / "kernel"

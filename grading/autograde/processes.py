@@ -6,16 +6,78 @@ workers, the grading programs, test servers); :func:`kill_children` and
 (:mod:`grading.autograde.grade_in_sandbox`), where the kernel and whatever it started are the
 program's descendants. :func:`skip_unused_iri_grammar` is what the grader's own programs
 (the warm server and the grading program) do first, to start faster.
+:func:`die_with_parent` and :func:`tied_to_this_process` tie a child to its parent: the
+warm server to the grader, each grading program to the server, each sandbox to its grading
+program.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import threading
 
-__all__ = ["MemoryWatchdog", "kill_children", "kill_process_tree", "skip_unused_iri_grammar"]
+__all__ = [
+    "MemoryWatchdog",
+    "die_with_parent",
+    "kill_children",
+    "kill_process_tree",
+    "skip_unused_iri_grammar",
+    "tied_to_this_process",
+]
+
+#: prctl(2): the signal this process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Have this process killed (SIGKILL) when its parent dies (Linux; elsewhere nothing).
+
+    Called in a new child, after the fork (first thing in a forked child, or as
+    ``preexec_fn``: see :func:`tied_to_this_process`). A parent that died before this call
+    sends no signal; so with ``parent``, the pid of the process that forked this one, a
+    child whose parent is already gone exits at once instead of living on as an orphan (a
+    sandbox nobody stops). The signal survives ``exec`` of a program that is not
+    set-user-ID, such as ``bwrap`` here.
+
+    Parameters
+    ----------
+    parent : int, optional
+        The parent's pid, taken before the fork.
+    """
+    prctl = _libc_prctl()
+    if prctl is None:
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def tied_to_this_process():
+    """A ``preexec_fn`` for :class:`subprocess.Popen`: the child dies with this process.
+
+    What :func:`die_with_parent` needs is looked up here, in the parent: between fork and
+    exec, a child of a process with threads must not load libraries.
+
+    Returns
+    -------
+    callable
+        :func:`die_with_parent` with this process's pid.
+    """
+    _libc_prctl()
+    return functools.partial(die_with_parent, os.getpid())
+
+
+@functools.cache
+def _libc_prctl():
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
 def kill_process_tree(pid: int) -> None:

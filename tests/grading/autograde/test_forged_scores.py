@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -39,10 +38,12 @@ FORGE_DISPLAY = "__import__('sys').displayhook('ok')\n    "
 
 @dataclass(frozen=True)
 class Variant:
-    """A submission: answers (``None``: the correct ones) and a cell of its own, if any."""
+    """A submission: answers (``None``: the correct ones), a cell of its own after the setup
+    and one at the end, if any."""
 
     answers: dict | None
     extra_cell: str | None = None
+    final_cell: str | None = None
 
 
 ATTACKS = {
@@ -95,6 +96,17 @@ ATTACKS = {
             "    return x + x",
         }
     ),
+    # the answer patches when the test calls it, so the test passes: caught by the probe
+    # that comes back with the test cell's own reply
+    "patch_from_a_passing_test": Variant(
+        {
+            **WRONG,
+            "normalise": "def normalise(values):\n"
+            "    testing = getattr(np, 'test' + 'ing')\n"
+            "    testing.__dict__.update(assert_allclose=lambda *args, **kwargs: None)\n"
+            "    return np.asarray(values, dtype=float)",
+        }
+    ),
     "computed_settrace": Variant(
         WRONG, "import sys\n\ngetattr(sys, 'set' + 'trace')(lambda *args: None)"
     ),
@@ -121,6 +133,16 @@ EXFILTRATE = (
 ATTACKS["exfiltrate_into_feedback"] = Variant(
     {name: f"def {name}(*args):\n    return leak()" for name in WRONG}, EXFILTRATE
 )
+#: A last cell that looks for an earlier hidden test in ``In``, ``_ih`` and IPython's cache.
+SPY = (
+    "import linecache\n"
+    "cached = ''.join(''.join(e[2]) for e in linecache.cache.values() if len(e) > 2)\n"
+    "history = '\\n'.join(In) + '\\n'.join(_ih) + cached\n"
+    "hidden = 'assert square(' + '-2)'  # not this cell's own text\n"
+    "print('HIDDEN-SEEN' if hidden in history else 'HIDDEN-NOT-SEEN')"
+)
+# after failed tests (their hidden lines are forgotten in a request of their own)
+ATTACKS["spy_after_failed_tests"] = Variant(WRONG, final_cell=SPY)
 HONEST = {
     "magics": Variant(
         None,
@@ -140,6 +162,8 @@ HONEST = {
             "        total += abs(float(value))\n    return total / len(values)",
         }
     ),
+    # after passing tests (forgotten with the test cell's own request)
+    "spy_after_passed_tests": Variant(None, final_cell=SPY),
 }
 
 
@@ -156,6 +180,8 @@ def _write(paths: CoursePaths, student: str, variant: Variant) -> None:
     if variant.extra_cell is not None:
         setup = next(i for i, c in enumerate(notebook.cells) if grade_id(c) == "setup")
         notebook.cells.insert(setup + 1, nbformat.v4.new_code_cell(variant.extra_cell))
+    if variant.final_cell is not None:
+        notebook.cells.append(nbformat.v4.new_code_cell(variant.final_cell))
     nbformat.write(notebook, path)
 
 
@@ -195,6 +221,7 @@ def test_an_attack_scores_no_more_than_its_honest_answer(graded, name):
         "sys_modules_patch",
         "timer_patch",
         "patch_when_a_locked_cell_calls",
+        "patch_from_a_passing_test",
     ],
 )
 def test_tampering_is_flagged_with_its_evidence(graded, name):
@@ -213,6 +240,8 @@ def test_the_runtime_probe_names_what_changed(graded):
     locked = " ".join(outcomes["patch_when_a_locked_cell_calls"].reasons)
     assert "numpy.testing.assert_allclose changed" in locked
     assert "cell 'square_table'" in locked  # the locked cell that ran the student's code
+    passing = " ".join(outcomes["patch_from_a_passing_test"].reasons)
+    assert "numpy.testing.assert_allclose changed while running cell 'test_normalise'" in passing
 
 
 @pytest.mark.parametrize("name", list(HONEST))
@@ -228,26 +257,14 @@ def test_the_autograded_notebooks_hold_no_forged_results(graded, tmp_path):
     assert outcomes["displayhook_in_answers"].score <= outcomes["wrong"].score
 
 
-def test_hidden_tests_run_without_history(tmp_path):
+@pytest.mark.parametrize("name", ["spy_after_passed_tests", "spy_after_failed_tests"])
+def test_hidden_tests_run_without_history(graded, name):
     """A later cell cannot read an earlier hidden test from ``In``, ``_ih`` or IPython's cache."""
-    paths = CoursePaths(root=GRADING_COURSE, build=tmp_path / "build")
-    make_class(paths, ASSIGNMENT, ["correct"])
-    spy = (
-        "import linecache\n"
-        "cached = ''.join(''.join(e[2]) for e in linecache.cache.values() if len(e) > 2)\n"
-        "history = '\\n'.join(In) + '\\n'.join(_ih) + cached\n"
-        "hidden = 'assert square(' + '-2)'  # not this cell's own text\n"
-        "print('HIDDEN-SEEN' if hidden in history else 'HIDDEN-NOT-SEEN')"
-    )
-    path = sorted((paths.submitted / "demo_correct" / ASSIGNMENT).glob("*.ipynb"))[0]
-    notebook = nbformat.read(path, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(spy))
-    nbformat.write(notebook, path)
-    autograde(paths, limits=LIMITS, progress=False)
-    graded_path = paths.autograded / "demo_correct" / ASSIGNMENT / Path(path).name
-    printed = "".join(
-        o.get("text", "") for o in nbformat.read(graded_path, as_version=4).cells[-1].outputs
-    )
+    _, _, paths = graded
+    path = sorted((paths.autograded / name / ASSIGNMENT).glob("*.ipynb"))[0]
+    last = nbformat.read(path, as_version=4).cells[-1]
+    assert last.source == SPY
+    printed = "".join(o.get("text", "") for o in last.outputs)
     assert "HIDDEN-NOT-SEEN" in printed
 
 
