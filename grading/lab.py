@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from grading.autograde.processes import tied_to_this_process
 from grading.base.nbgrader_driver import CONFIG_FILE
 from grading.errors import BadInput
 from grading.paths import BUILD_ENV, ROOT_ENV, CoursePaths, course_paths
@@ -65,8 +66,6 @@ DEFAULT_IP = "127.0.0.1"
 #: ``JUPYTER_TOKEN``): never from the command line, which every user of the machine sees.
 TOKEN_FILE_ENV = "JUPYTER_TOKEN_FILE"
 TOKEN_ENV = "JUPYTER_TOKEN"
-#: Linux ``prctl`` option: the signal a process gets when its parent dies.
-PR_SET_PDEATHSIG = 1
 #: Seconds JupyterLab gets to stop its kernels before it is killed.
 STOP_TIMEOUT_S = 30
 
@@ -336,7 +335,10 @@ def main(args: argparse.Namespace) -> int:
         token_file.write_text(token, encoding="ascii")
         env.pop(TOKEN_ENV, None)  # it would win over the file
         env[TOKEN_FILE_ENV] = str(token_file)
-        process = subprocess.Popen(command, cwd=root, env=env, preexec_fn=_die_with_parent)
+        # JupyterLab gets SIGTERM (and stops its kernels) when cnnlab dies
+        process = subprocess.Popen(
+            command, cwd=root, env=env, preexec_fn=tied_to_this_process(signal.SIGTERM)
+        )
         with _stopping_on_signals(process):
             answering = _wait_until_answering(process, args.ip, port)
             token_file.unlink()  # read at start; kernels inherit the variable, not the token
@@ -344,14 +346,6 @@ def main(args: argparse.Namespace) -> int:
                 print(f"Open: {lab_url(port, token, route, ip=args.ip)}")
                 print("Stop: Ctrl-C in this terminal (that also stops the kernels).", flush=True)
             return process.wait()
-
-
-def _die_with_parent() -> None:
-    """In JupyterLab's process: get SIGTERM (and stop the kernels) when ``cnnlab`` dies."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere nothing
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 @contextlib.contextmanager

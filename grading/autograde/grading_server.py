@@ -12,8 +12,11 @@ kernel starts in the sandbox (:mod:`grading.autograde.sandbox`).
 The protocol is one JSON object per line: the grader writes ``{"id", "job", "log"}``; the
 server answers ``{"id", "pid"}`` when the child runs and ``{"pid", "code"}`` when it ended.
 The server is single-threaded (it waits on its input and on ``SIGCHLD`` with ``select``),
-so each child is forked from a process holding no other thread's locks. The server dies
-with the grader (``PR_SET_PDEATHSIG``), and each child dies with the server.
+so each child is forked from a process holding no other thread's locks. Each child dies
+with the server (``PR_SET_PDEATHSIG``). The server adopts whatever a child leaves behind
+(:func:`~grading.autograde.processes.adopt_orphans`) and kills it when that child ends.
+When the grader dies, the server gets SIGTERM, kills every child and everything it adopts,
+and then exits.
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grading.autograde.processes import die_with_parent, tied_to_this_process
+from grading.autograde.kernel_home import start_font_cache
+from grading.autograde.processes import (
+    adopt_orphans,
+    die_with_parent,
+    kill_adopted,
+    tied_to_this_process,
+)
 
 __all__ = [
     "SandboxOutcome",
@@ -119,7 +128,11 @@ def _warm_up() -> None:
 def serve() -> None:
     """Serve jobs from standard input until it closes (``python -m
     grading.autograde.grading_server``)."""
-    die_with_parent()
+    stopping: list[int] = []  # SIGTERM: the grader died, or was asked to stop
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    die_with_parent(signal_number=signal.SIGTERM)
+    adopt_orphans()
+    start_font_cache()  # meanwhile
     import grading.autograde.grade_in_sandbox  # noqa: F401  (the point: imported once, before any fork)
 
     _warm_up()
@@ -131,25 +144,20 @@ def serve() -> None:
     out = sys.stdout
     pending = b""
     open_input = True
-    children = 0
+    programs: set[int] = set()  # the children this server forked, still running
     server = os.getpid()  # what each child checks it still has as its parent
-    while open_input or children:
+    while (open_input or programs) and not stopping:
         readable, _, _ = select.select([requests, wake_read] if open_input else [wake_read], [], [])
         if wake_read in readable:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)
-        while children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                children = 0
-                break
-            if pid == 0:
-                break
-            children -= 1
-            out.write(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}) + "\n")
+        ended = _reap(programs)
+        for pid, code in ended:
+            out.write(json.dumps({"pid": pid, "code": code}) + "\n")
+        if ended:
             out.flush()
-        if requests in readable:
+            kill_adopted(keep=programs)  # what the programs that ended left behind
+        if requests in readable and not stopping:
             chunk = os.read(requests.fileno(), 65536)
             if not chunk:
                 open_input = False
@@ -164,12 +172,44 @@ def serve() -> None:
                     # child writes a byte into whatever file reuses the descriptor
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     os.close(wake_read)
                     os.close(wake_write)
                     os._exit(_child(request["job"], request["log"], server))
-                children += 1
+                programs.add(pid)
                 out.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
                 out.flush()
+    _kill_everything(programs)
+
+
+def _reap(programs: set[int]) -> list[tuple[int, int]]:
+    """Reap every child that ended; ``(pid, exit code)`` of those that were programs."""
+    ended = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        if pid in programs:  # else an adopted orphan
+            programs.discard(pid)
+            ended.append((pid, os.waitstatus_to_exitcode(status)))
+    return ended
+
+
+def _kill_everything(programs: set[int], timeout: float = 10.0) -> None:
+    """Kill the programs still running and all the server adopts, until it has no child."""
+    programs.clear()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kill_adopted(keep=programs)
+        _reap(programs)
+        try:
+            os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # nothing left, adopted or not
+        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- the client

@@ -15,10 +15,13 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
+from queue import Empty
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Unicode
+from traitlets import Bool, Type, Unicode
 
 from grading.autograde.processes import tied_to_this_process
 from grading.autograde.sandbox import (
@@ -30,7 +33,61 @@ from grading.autograde.sandbox import (
     system_tool,
 )
 
-__all__ = ["IPC_LOCATION", "SandboxedKernelManager", "remove_ipc_folder", "write_kernelspec"]
+__all__ = [
+    "IPC_LOCATION",
+    "ReadyKernelClient",
+    "SandboxedKernelManager",
+    "remove_ipc_folder",
+    "write_kernelspec",
+]
+
+
+class ReadyKernelClient(AsyncKernelClient):
+    """A kernel client that is ready as soon as the kernel has shown both channels work.
+
+    jupyter_client's ``wait_for_ready`` ends with 0.2 s of waiting for IOPub to go quiet,
+    on every kernel start. The wait only drops stale messages, which nbclient and the
+    probes drop anyway: they take only the messages whose parent is their own request.
+    Here the kernel is ready once it has answered ``kernel_info`` on the shell channel
+    and any message has come in on IOPub (the subscription's welcome, or the request's
+    status), which proves the subscription is in place; else ``kernel_info`` is asked
+    again, as jupyter_client does.
+    """
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            request = self.kernel_info()
+            reply = await self._reply_to(request, deadline)
+            if reply is not None:
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except Empty:
+                    pass  # not subscribed yet: ask again
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    wait_for_ready = _async_wait_for_ready  # AsyncKernelClient binds the name to its own
+
+    async def _reply_to(self, request: str, deadline: float) -> dict | None:
+        """The ``kernel_info_reply`` to ``request`` within a second (else ``None``)."""
+        until = min(time.monotonic() + 1.0, deadline)
+        while (left := until - time.monotonic()) > 0:
+            try:
+                message = await self.shell_channel.get_msg(timeout=left)
+            except Empty:
+                return None
+            if (
+                message["msg_type"] == "kernel_info_reply"
+                and message["parent_header"].get("msg_id") == request
+            ):
+                return message
+        return None
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -46,6 +103,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     limits_json = Unicode("{}", help="SandboxLimits as JSON").tag(config=True)
     env_json = Unicode("{}", help="The kernel's environment as JSON").tag(config=True)
     unsafe = Bool(False, help="Run the kernel without the sandbox").tag(config=True)
+    client_factory = Type(ReadyKernelClient, klass=AsyncKernelClient, config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

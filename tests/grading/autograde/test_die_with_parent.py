@@ -4,7 +4,8 @@ The warm server, each grading program and each sandbox are tied to the process t
 them with ``PR_SET_PDEATHSIG``. A parent that dies before its child asks for the signal
 sends none: that child lives on as an orphan (a sandbox nobody stops, as happened when the
 grader was killed while a kernel started). :func:`die_with_parent` with the parent's pid
-closes that gap.
+closes that gap. Where the child is not ours to change (bubblewrap's process inside the
+sandbox), the warm server adopts the orphan and kills it (:func:`adopt_orphans`).
 """
 
 from __future__ import annotations
@@ -82,3 +83,50 @@ def test_a_child_whose_parent_lives_runs_on():
         timeout=30,
     )
     assert done.stdout.strip() == "ran"
+
+
+# The process adopts orphans (or not), then starts a child that starts a grandchild in a
+# session of its own and exits at once. It prints the grandchild's parent, kills what it
+# adopted, and prints whether the grandchild is gone.
+ADOPTER = """
+import os, subprocess, sys, time
+from grading.autograde.processes import adopt_orphans, kill_adopted
+adopt = sys.argv[1] == "adopt"
+if adopt:
+    assert adopt_orphans()
+spawner = subprocess.Popen(
+    [sys.executable, "-c",
+     "import subprocess; print(subprocess.Popen(['sleep', '60'], start_new_session=True,"
+     " stdout=subprocess.DEVNULL).pid)"],
+    stdout=subprocess.PIPE, text=True,
+)
+grandchild = int(spawner.stdout.readline())
+spawner.wait()
+time.sleep(0.2)
+parent = int(open(f"/proc/{grandchild}/stat").read().rsplit(")", 1)[1].split()[1])
+print("adopted" if parent == os.getpid() else "not adopted")
+if adopt:
+    print("killed", kill_adopted(keep=set()))
+    os.waitpid(grandchild, 0)
+    print("gone" if not os.path.exists(f"/proc/{grandchild}") else "alive")
+else:
+    os.kill(grandchild, 9)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_CHILD_SUBREAPER is Linux's")
+@pytest.mark.parametrize("adopt", [True, False])
+def test_the_server_adopts_and_kills_what_a_child_leaves_behind(adopt):
+    done = subprocess.run(
+        [sys.executable, "-c", ADOPTER, "adopt" if adopt else "no"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    lines = done.stdout.split()
+    if adopt:
+        assert done.stdout.split("\n")[:3] == ["adopted", "killed 1", "gone"]
+    else:
+        assert lines[:2] == ["not", "adopted"]  # it went to init: nobody would kill it

@@ -40,6 +40,8 @@ ASSIGNMENT = "01_fixture"
 TOKEN = secrets.token_hex(6)
 #: A ``sleep`` argument no other process on the machine uses.
 SLEEP_TOKEN = f"{4000 + os.getpid() % 997}.{int(TOKEN[:4], 16)}"
+#: The same, for the submission graded without the sandbox.
+UNSAFE_SLEEP_TOKEN = f"{SLEEP_TOKEN}1"
 
 
 @dataclass(frozen=True)
@@ -381,13 +383,17 @@ def test_other_processes_are_invisible(attacked):
     assert max(pids) < 100 and os.getpid() not in pids, pids
 
 
-def test_no_background_process_outlives_its_submission(attacked):
-    survivors = [
+def _sleeping(token: str) -> list[int]:
+    """The pids of the live processes a submission started as ``sleep TOKEN``."""
+    return [
         p.pid
         for p in psutil.process_iter(["cmdline", "status"])
-        if SLEEP_TOKEN in (p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE
+        if token in (p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE
     ]
-    assert survivors == []
+
+
+def test_no_background_process_outlives_its_submission(attacked):
+    assert _sleeping(SLEEP_TOKEN) == []
 
 
 def test_limits_are_hit_with_their_own_reasons(attacked):
@@ -451,6 +457,8 @@ def no_bwrap_class(tmp_path_factory) -> tuple[CoursePaths, str]:
     notebook_path = sorted((paths.submitted / "demo_correct" / ASSIGNMENT).glob("*.ipynb"))[0]
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.cells.insert(1, nbformat.v4.new_code_cell(IDENTITY))
+    background = BACKGROUND_PROCESS.format(sleep=UNSAFE_SLEEP_TOKEN)
+    notebook.cells.insert(2, nbformat.v4.new_code_cell(background))
     nbformat.write(notebook, notebook_path)
     return paths, str(Path(sys.executable).parent)  # a PATH without bwrap
 
@@ -480,6 +488,9 @@ def test_unsafe_no_sandbox_grades_and_says_so_everywhere(no_bwrap_class):
     printed = "".join(o.get("text", "") for o in notebook.cells[1].outputs)
     uid = int(printed.split("IDENTITY", 1)[1].split()[0])
     assert uid != 0  # never a root kernel, even unsafe
+    # no PID namespace ends with the kernel here: the warm server adopts and kills what the
+    # submission left running (a process in a session of its own, whose parent exited)
+    assert _sleeping(UNSAFE_SLEEP_TOKEN) == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="kernels keep the grader's own user when not root")
