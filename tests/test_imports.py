@@ -208,7 +208,13 @@ def test_each_environment_variable_of_ours_is_defined_once():
 
 @pytest.mark.parametrize(
     "function",
-    ["kill_process_tree", "select_assignments", "find_notebooks", "available_cores"],
+    [
+        "kill_process_tree",
+        "select_assignments",
+        "find_notebooks",
+        "available_cores",
+        "die_with_parent",
+    ],
 )
 def test_one_definition_of_each_helper(function):
     defined = [

@@ -57,8 +57,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grading.base.template import AssignmentTemplate
+from grading.cores import available_cores
 from grading.errors import ClusterError
-from grading.processes import available_cores
 
 if TYPE_CHECKING:  # for annotations only
     from grading.autograde.task import GradingResult, GradingTask, SubmissionOutcome

@@ -67,10 +67,10 @@ from grading.base.gradebook import normalise_db_url, open_gradebook
 from grading.base.nbgrader_driver import load_nbgrader_config
 from grading.base.record import graded_submissions, record_result, sync_assignment
 from grading.base.template import AssignmentTemplate, build_template
+from grading.cores import available_cores
 from grading.errors import AutogradeError
 from grading.options import add_autograde_arguments as add_arguments
 from grading.paths import CoursePaths, course_paths, select_assignments
-from grading.processes import available_cores
 
 __all__ = [
     "AutogradeError",

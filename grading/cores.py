@@ -1,8 +1,7 @@
 """The cores this process may use: how many submissions or notebooks run at once by default.
 
-Kept apart from :mod:`grading.autograde.run` and :mod:`grading.autograde.cluster` so that both (and
-the
-cluster's workers) count cores the same way without importing each other.
+Kept apart from :mod:`grading.autograde.run` and :mod:`grading.autograde.cluster` so that
+both (and the cluster's workers) count cores the same way without importing each other.
 """
 
 from __future__ import annotations
