@@ -176,8 +176,8 @@ def console() -> int:
 
     :func:`main` in a process of its own, which keeps jsonschema from building the IRI
     grammar no notebook schema uses
-    (:func:`~grading.autograde.processes.skip_unused_iri_grammar`): 0.7 s to import, and
-    0.4 s to tear down at exit, of every command that reads a notebook.
+    (:func:`~grading.autograde.processes.skip_unused_iri_grammar`): measured on
+    ``cnnlab autograde``, 0.7 s to import it and 0.4 s to tear it down at exit.
 
     Returns
     -------

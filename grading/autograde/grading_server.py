@@ -152,11 +152,11 @@ def serve() -> None:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)
         ended = _reap(programs)
-        for pid, code in ended:
-            out.write(json.dumps({"pid": pid, "code": code}) + "\n")
-        if ended:
+        if ended:  # first what they left behind, so that it is gone when the grader hears
+            kill_adopted(keep=programs)
+            for pid, code in ended:
+                out.write(json.dumps({"pid": pid, "code": code}) + "\n")
             out.flush()
-            kill_adopted(keep=programs)  # what the programs that ended left behind
         if requests in readable and not stopping:
             chunk = os.read(requests.fileno(), 65536)
             if not chunk:

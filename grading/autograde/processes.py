@@ -89,7 +89,8 @@ def adopt_orphans() -> bool:
     instead of to init; :func:`kill_adopted` can then find and kill it. The ties of
     :func:`die_with_parent` have gaps no child can close: bubblewrap's own process inside
     the sandbox asks for its parent-death signal only after it started, so a grading
-    program killed in that moment left a sandbox behind (1 to 5 times in 100 kills).
+    program killed in that moment left a sandbox behind (4 and 11 times in two tries of
+    200 processes killed 0–30 ms after they started ``bwrap``).
 
     Returns
     -------

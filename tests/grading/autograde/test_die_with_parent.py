@@ -116,7 +116,7 @@ else:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_CHILD_SUBREAPER is Linux's")
 @pytest.mark.parametrize("adopt", [True, False])
-def test_the_server_adopts_and_kills_what_a_child_leaves_behind(adopt):
+def test_an_adopted_orphan_is_found_and_killed(adopt):
     done = subprocess.run(
         [sys.executable, "-c", ADOPTER, "adopt" if adopt else "no"],
         cwd=REPO_ROOT,
