@@ -4,9 +4,10 @@ The kit is built once per session from the real course (:func:`kit`). The fast t
 it: what it holds and what it must not hold (grading code, source notebooks, data,
 solutions, hidden tests), its settings, the nbgrader exchange round trip and the git
 repository for nbgitpuller. The slow tests install it into a fresh virtual environment
-outside the checkout (:func:`kit_venv`, built once per session from the kit's
-``requirements.txt`` alone) and run every notebook there: papermill in the smoke profile,
-nbgrader's Validate on a filled-in copy, and the first-cell installer.
+outside the checkout (:func:`kit_venv`, built once from the kit's ``requirements.txt``
+alone, and removed when this module's tests end: it holds about 2 GB) and run every
+notebook there: papermill in the smoke profile, nbgrader's Validate on a filled-in copy,
+and the first-cell installer.
 """
 
 from __future__ import annotations
@@ -417,13 +418,15 @@ def _run(command, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kit_venv(kit, tmp_path_factory):
     """A fresh virtual environment outside the checkout, from the kit's requirements alone.
 
     Made with the base interpreter (not the course's .venv) in a temporary folder, then
     ``pip install -r requirements.txt`` in the kit's folder, as the kit's README says
-    (pip's cache makes it about a minute). Prints how long that took.
+    (pip's cache makes it about a minute). Prints how long that took. Removed when this
+    module's tests end: TensorFlow makes it about 2.2 GB, and the rest of the run does not
+    need that disk taken.
     """
     folder = tmp_path_factory.mktemp("kit-venv")
     base_python = Path(getattr(sys, "_base_executable", "") or sys.executable)
@@ -439,7 +442,8 @@ def kit_venv(kit, tmp_path_factory):
         timeout=1200,
     )
     print(f"\nkit venv: created and installed in {time.monotonic() - started:.1f} s")
-    return python
+    yield python
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _kit_environment(home: Path) -> dict[str, str]:
@@ -482,7 +486,7 @@ def _filled_in(notebook_path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kit_work(kit, kit_venv, tmp_path_factory):
     """A student's copy of the kit with every notebook filled in."""
     work = tmp_path_factory.mktemp("kit-work") / "kit"
