@@ -24,8 +24,8 @@ the course's files (:mod:`grading.autograde.cluster`). It goes in four steps:
    finding, and test cells that did not run to their end, score 0 and are marked for
    review.
 
-Each scratch folder is locked while in use; :func:`clean_stale_scratch` removes those of a
-grader that was killed.
+Each job folder is locked while in use; :func:`clean_stale_scratch` removes those of a
+grader that was killed, and nothing else.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 import traceback
@@ -65,7 +66,7 @@ from grading.autograde.task import (
 )
 from grading.base.gradebook import COURSE_ID
 from grading.base.installer import strip_installer_cells
-from grading.errors import InvalidNotebook
+from grading.errors import AutogradeError, InvalidNotebook
 from labcore.profile import PROFILE_ENV
 
 __all__ = ["SCRATCH_ENV", "clean_stale_scratch", "grade_submission"]
@@ -77,15 +78,32 @@ __all__ = ["SCRATCH_ENV", "clean_stale_scratch", "grade_submission"]
 SCRATCH_ENV = "CNNLAB_SCRATCH_DIR"
 
 
+#: The lock file that marks a folder as a job folder of a grader (held while it grades).
+JOB_LOCK = ".cnnlab-job.lock"
+_JOB_NAME = re.compile(r"[A-Za-z0-9_.-]+-[a-z0-9_]{8}")  # _job_folder's, from mkdtemp
+
+
 def _scratch_root(explicit: str | None) -> Path:
+    """The folder job folders are made in: an instructor's, or this user's own in the
+    system's temporary folder (which must be a real folder that this user owns)."""
     explicit = explicit or os.environ.get(SCRATCH_ENV)
-    root = (
-        Path(explicit)
-        if explicit
-        else Path(tempfile.gettempdir()) / f"cnnlab-grading-{os.geteuid()}"
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o711)  # the sandbox user may pass through, not look around
+    if explicit:
+        root = Path(explicit)
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            root.chmod(0o711)  # the sandbox user may pass through, not look around
+        return root  # an existing folder keeps the mode its owner gave it
+    root = Path(tempfile.gettempdir()) / f"cnnlab-grading-{os.geteuid()}"
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o711)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        # in a folder everyone may write, another user could have made it, or made it a link
+        raise AutogradeError(
+            f"{root}: the grader's scratch folder is not a folder of this user's; remove it, "
+            f"or set {SCRATCH_ENV} to a folder of your own"
+        )
+    root.chmod(0o711)
     return root
 
 
@@ -93,7 +111,7 @@ def _scratch_root(explicit: str | None) -> Path:
 def _job_folder(root: Path, assignment: str, student: str) -> Iterator[Path]:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{assignment}-{student}")[:80]
     job = Path(tempfile.mkdtemp(prefix=f"{safe}-", dir=root))
-    with open(job / ".lock", "w") as lock:
+    with open(job / JOB_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield job
@@ -103,10 +121,13 @@ def _job_folder(root: Path, assignment: str, student: str) -> Iterator[Path]:
 
 
 def clean_stale_scratch(scratch_root: str | None = None, min_age_s: float = 300.0) -> int:
-    """Remove scratch folders left by graders that were killed.
+    """Remove job folders left by graders that were killed.
 
-    A folder is in use while its grader holds the lock on its ``.lock`` file; a folder
-    whose lock can be taken (or that has none and is older than ``min_age_s``) is stale.
+    Only job folders are touched: folders of this user's, named as a grader names them,
+    that hold its lock file (``JOB_LOCK``) or, made by a grader killed before it locked
+    one, nothing at all. A folder is in use while its grader holds the lock; one whose lock
+    can be taken (or that is empty and older than ``min_age_s``) is stale. Anything else in
+    the scratch root (an instructor's shared folder, say) is left alone.
 
     Parameters
     ----------
@@ -114,22 +135,32 @@ def clean_stale_scratch(scratch_root: str | None = None, min_age_s: float = 300.
         The scratch root; default ``CNNLAB_SCRATCH_DIR``, else ``cnnlab-grading-<uid>`` in
         the system's temporary folder.
     min_age_s : float
-        Age below which a folder without a lock file is left alone (it is being made).
+        Age below which an empty job folder is left alone (it is being made).
 
     Returns
     -------
     int
         How many folders were removed.
+
+    Raises
+    ------
+    grading.errors.AutogradeError
+        If the default scratch folder is not a real folder of this user's.
     """
     root = _scratch_root(scratch_root)
     removed = 0
     for job in root.iterdir():
-        if not job.is_dir():
-            continue
-        lock_path = job / ".lock"
         try:
+            info = job.lstat()
+            if (
+                not stat.S_ISDIR(info.st_mode)
+                or info.st_uid != os.geteuid()
+                or not _JOB_NAME.fullmatch(job.name)
+            ):
+                continue
+            lock_path = job / JOB_LOCK
             if not lock_path.exists():
-                stale = time.time() - job.stat().st_mtime > min_age_s
+                stale = not any(job.iterdir()) and time.time() - info.st_mtime > min_age_s
             else:
                 with open(lock_path) as lock:
                     try:

@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from queue import Empty
 
@@ -107,6 +108,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        if self.job_dir and not self.connection_file:
+            # jupyter_client's default is a file in the system's temporary folder, which
+            # stays there when the grader is killed; in the job folder it goes with the job
+            self.connection_file = str(Path(self.job_dir) / f"connection-{uuid.uuid4()}.json")
         self._ids = kernel_ids()
         if not self.unsafe:
             self._ipc = _ipc_folder(Path(self.job_dir), self._ids)
@@ -213,10 +218,9 @@ def _unsafe_command(kernel_cmd: list[str], manager, limits: SandboxLimits, kw: d
     if ids is not None:
         # Never a root kernel. Python may live where only root can read it (a pyenv under
         # /root), so this user keeps the right to read files: unsafe, as the option says.
+        # That right also lets it read its connection file in the private job folder.
         for path in [workspace, *workspace.rglob("*")]:
             os.chown(path, *ids)
-        Path(manager.connection_file).chmod(0o644)
-        Path(manager.connection_file).parent.chmod(0o755)
         command = [
             system_tool("setpriv") or "setpriv",
             f"--reuid={ids[0]}",

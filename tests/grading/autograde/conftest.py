@@ -12,10 +12,9 @@ import pytest
 @pytest.fixture(scope="module")
 def scratch_root():
     """A scratch root of the module's own, set in ``CNNLAB_SCRATCH_DIR`` (before a cluster's
-    workers start, which inherit it); traversable by the sandbox user, unlike pytest's
-    folders."""
+    workers start, which inherit it). Private to its owner (``mkdtemp``'s 0700), as an
+    instructor's folder may be: the grader keeps its mode, and the sandbox needs no more."""
     folder = Path(tempfile.mkdtemp(prefix="cnnlab-test-scratch-"))
-    folder.chmod(0o711)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNNLAB_SCRATCH_DIR", str(folder))
         yield folder

@@ -17,8 +17,10 @@ import os
 import pickle
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ import sqlalchemy
 from fixture_courses import GRADING_COURSE
 
 from grading.autograde.cells import grade_id, is_test_cell
-from grading.autograde.grade import clean_stale_scratch
+from grading.autograde.grade import JOB_LOCK, clean_stale_scratch
 from grading.autograde.run import AutogradeError, autograde
 from grading.autograde.sandbox import SandboxLimits
 from grading.autograde.task import load_task, status_of
@@ -429,18 +431,55 @@ def test_tensorflow_imports_in_the_sandbox_under_the_default_limits(tmp_path):
     assert cwd == "/home/student" and (int(uid) != 0 or os.geteuid() != 0)
 
 
-def test_stale_scratch_folders_are_removed_and_busy_ones_kept(tmp_path):
+def test_stale_scratch_removes_only_the_job_folders_of_killed_graders(tmp_path):
     import fcntl
 
-    root = tmp_path / "scratch"
-    stale, busy = root / "stale", root / "busy"
+    root = tmp_path / "scratch"  # an instructor's shared folder: others' things live here too
+    root.mkdir()
+    root.chmod(0o1777)
+    stale, busy, never_locked = (root / f"01_theory-{who}-0a1b2c3d" for who in "abc")
     for folder in (stale, busy):
-        folder.mkdir(parents=True)
-        (folder / ".lock").write_text("")
-    with open(busy / ".lock") as lock:
+        (folder / "course").mkdir(parents=True)
+        (folder / JOB_LOCK).write_text("")
+    never_locked.mkdir()  # a grader killed between making its folder and locking it
+    other_tool = root / "other-tool"
+    other_tool.mkdir()
+    (other_tool / ".lock").write_text("")
+    lookalike = root / "results-2026ab12"  # named like a job folder, holding someone's work
+    lookalike.mkdir()
+    (lookalike / "marks.csv").write_text("alice,10\n")
+    an_hour_ago = time.time() - 3600
+    for folder in (stale, busy, never_locked, other_tool, lookalike):
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    with open(busy / JOB_LOCK) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        assert clean_stale_scratch(str(root)) == 1
-        assert busy.exists() and not stale.exists()
+        assert clean_stale_scratch(str(root)) == 2
+    assert busy.exists() and not stale.exists() and not never_locked.exists()
+    assert (other_tool / ".lock").exists()
+    assert (lookalike / "marks.csv").read_text() == "alice,10\n"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o1777  # the mode its owner gave it
+
+
+@pytest.mark.parametrize("made_by", ["a link", "another user"])
+def test_a_default_scratch_folder_not_of_the_graders_own_is_refused(made_by, tmp_path, monkeypatch):
+    """In a temporary folder everyone may write, another user may make the grader's scratch
+    folder first, or a link to somewhere else."""
+    if made_by == "another user" and os.geteuid() != 0:
+        pytest.skip("only root can make a folder that another user owns")
+    monkeypatch.delenv("CNNLAB_SCRATCH_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    target.chmod(0o755)
+    planted = tmp_path / f"cnnlab-grading-{os.geteuid()}"
+    if made_by == "a link":
+        planted.symlink_to(target)
+    else:
+        planted.mkdir()
+        os.chown(planted, 65534, 65534)
+    with pytest.raises(AutogradeError, match="not a folder of this user's"):
+        clean_stale_scratch()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755 and list(target.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- the worker

@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -438,13 +439,17 @@ def test_kernels_start_with_the_font_cache_and_use_it(attacked):
 # --------------------------------------------------------------------------- fail closed
 
 
-def _command(build: Path, path_variable: str, *extra: str) -> subprocess.CompletedProcess:
+def _command(
+    build: Path, path_variable: str, *extra: str, temporary: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PATH": path_variable,
         "CNNLAB_ROOT": str(GRADING_COURSE),
         "CNNLAB_BUILD_DIR": str(build),
     }
+    if temporary is not None:
+        env["TMPDIR"] = str(temporary)
     command = [sys.executable, "-m", "grading.cli", "autograde", "--no-progress", *extra]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
@@ -475,9 +480,12 @@ def test_grading_refuses_without_bubblewrap(no_bwrap_class):
     assert time.monotonic() - started < 120
 
 
-def test_unsafe_no_sandbox_grades_and_says_so_everywhere(no_bwrap_class):
+def test_unsafe_no_sandbox_grades_and_says_so_everywhere(no_bwrap_class, tmp_path):
     paths, path_variable = no_bwrap_class
-    done = _command(paths.build, path_variable, "--unsafe-no-sandbox")
+    temporary = tmp_path / "tmp"  # the system's temporary folder, as /tmp is made
+    temporary.mkdir()
+    temporary.chmod(0o1777)
+    done = _command(paths.build, path_variable, "--unsafe-no-sandbox", temporary=temporary)
     assert done.returncode == 0, done.stderr
     assert "unsafe: graded without the sandbox" in done.stderr  # the run's warning
     log = grading_log(normalise_db_url(None, paths)).set_index("student")
@@ -491,6 +499,10 @@ def test_unsafe_no_sandbox_grades_and_says_so_everywhere(no_bwrap_class):
     # no PID namespace ends with the kernel here: the warm server adopts and kills what the
     # submission left running (a process in a session of its own, whose parent exited)
     assert _sleeping(UNSAFE_SLEEP_TOKEN) == []
+    # the kernel's connection file lived in the job folder: the system's temporary folder
+    # keeps its mode (everyone may write, sticky) and holds no file of the run
+    assert stat.S_IMODE(temporary.stat().st_mode) == 0o1777
+    assert [p.name for p in temporary.rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="kernels keep the grader's own user when not root")
