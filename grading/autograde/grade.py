@@ -90,7 +90,13 @@ def _scratch_root(explicit: str | None) -> Path:
     if explicit:
         root = Path(explicit)
         if not root.is_dir():
-            root.mkdir(parents=True, exist_ok=True)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as error:  # a file, or a link to nowhere, in the way
+                raise AutogradeError(
+                    f"{root}: cannot make the scratch folder ({error.strerror}); set "
+                    f"{SCRATCH_ENV} to a folder"
+                ) from None
             root.chmod(0o711)  # the sandbox user may pass through, not look around
         return root  # an existing folder keeps the mode its owner gave it
     root = Path(tempfile.gettempdir()) / f"cnnlab-grading-{os.geteuid()}"
@@ -145,7 +151,8 @@ def clean_stale_scratch(scratch_root: str | None = None, min_age_s: float = 300.
     Raises
     ------
     grading.errors.AutogradeError
-        If the default scratch folder is not a real folder of this user's.
+        If the scratch folder cannot be made, or the default one is not a real folder of
+        this user's.
     """
     root = _scratch_root(scratch_root)
     removed = 0

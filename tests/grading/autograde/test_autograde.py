@@ -482,6 +482,15 @@ def test_a_default_scratch_folder_not_of_the_graders_own_is_refused(made_by, tmp
     assert stat.S_IMODE(target.stat().st_mode) == 0o755 and list(target.iterdir()) == []
 
 
+def test_a_scratch_folder_that_cannot_be_made_is_refused_in_one_line(tmp_path, monkeypatch):
+    in_the_way = tmp_path / "scratch"
+    in_the_way.symlink_to(tmp_path / "nowhere")
+    monkeypatch.setenv("CNNLAB_SCRATCH_DIR", str(in_the_way))
+    with pytest.raises(AutogradeError, match="cannot make the scratch folder") as refused:
+        clean_stale_scratch()
+    assert str(in_the_way) in str(refused.value) and "CNNLAB_SCRATCH_DIR" in str(refused.value)
+
+
 # --------------------------------------------------------------------------- the worker
 
 

@@ -7,11 +7,10 @@ job ended or was left behind by a killed grader.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
-from grading.autograde.grade import _job_folder, clean_stale_scratch
+from grading.autograde.grade import JOB_LOCK, _job_folder, clean_stale_scratch
 from grading.autograde.kernel_manager import IPC_LOCATION, _ipc_folder, remove_ipc_folder
 
 LONG_STUDENT = "a-student-id-long-enough-that-the-socket-path-would-not-fit-" + "x" * 20
@@ -28,10 +27,9 @@ def test_a_long_job_folder_keeps_its_sockets_outside_and_removes_them(tmp_path):
 
 
 def test_a_stale_job_folder_goes_with_its_sockets(tmp_path):
-    job = tmp_path / f"02_mnist-{LONG_STUDENT}-left"
-    job.mkdir()
+    job = Path(tempfile.mkdtemp(prefix=f"02_mnist-{LONG_STUDENT}-", dir=tmp_path))
+    (job / JOB_LOCK).write_text("")  # its grader was killed: nobody holds the lock
     sockets = _ipc_folder(job, None)
-    os.utime(job, (0, 0))  # no lock file, and old: a killed grader's
     assert clean_stale_scratch(str(tmp_path)) == 1
     assert not job.exists() and not sockets.exists()
 
