@@ -193,6 +193,7 @@ def _execute_one(
             "cwd": str(notebook.parent),
             "parameters": parameters,
             "cell_timeout": math.ceil(timeout) if timeout else None,
+            "connection_file": str(Path(scratch) / "kernel.json"),
         }
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         command = [sys.executable, "-m", "grading.runner.worker", spec_path, result_path]

@@ -2,9 +2,9 @@
 
 :func:`grading.runner.run.run_notebooks` starts ``python -m grading.runner.worker SPEC
 RESULT`` for each notebook: SPEC is a JSON file (``input``, ``output``, ``cwd``,
-``parameters``, ``cell_timeout``), and the worker writes RESULT, a JSON object with
-``status``, ``ename`` and ``evalue``. A worker that never writes RESULT (killed, crashed)
-is reported by the runner.
+``parameters``, ``cell_timeout``, ``connection_file``), and the worker writes RESULT, a
+JSON object with ``status``, ``ename`` and ``evalue``. A worker that never writes RESULT
+(killed, crashed) is reported by the runner.
 
 The worker runs papermill's nbclient engine with one addition: after the last cell (also
 after a failing one, while the kernel still runs) it executes one extra cell, tagged
@@ -26,6 +26,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 from papermill.log import logger as papermill_logger
+from traitlets import Unicode
 
 from grading.runner.results import (
     RUNNER_TAG,
@@ -58,6 +59,17 @@ _display({{"{RUNTIME_MIMETYPE}": _info, "text/plain": f"cnnlab run: {{_info}}"}}
 
 class _ReportingClient(PapermillNotebookClient):
     """papermill's notebook client, plus the runtime report cell after the last cell."""
+
+    kernel_connection_file = Unicode(
+        "", help="Where the kernel's connection file goes (default: the temporary folder)"
+    ).tag(config=True)
+
+    def create_kernel_manager(self):
+        manager = super().create_kernel_manager()
+        if self.kernel_connection_file:
+            # in the runner's scratch folder, which goes even when the worker is killed
+            manager.connection_file = self.kernel_connection_file
+        return manager
 
     def papermill_execute_cells(self):
         super().papermill_execute_cells()  # stops after a failing cell, does not raise
@@ -122,6 +134,7 @@ def _execute_in_worker(spec: dict[str, object]) -> dict[str, str]:
             log_output=True,
             start_timeout=120,
             execution_timeout=spec["cell_timeout"],
+            kernel_connection_file=spec.get("connection_file", ""),
         )
     except PapermillExecutionError as error:  # a cell raised: details are in the notebook
         return {"status": STATUS_FAILED, "ename": error.ename, "evalue": error.evalue}

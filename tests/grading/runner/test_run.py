@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -145,7 +146,11 @@ def test_parameters_environment_and_metrics_reach_the_summary(tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_timeout_stops_the_notebook_and_its_kernel(tmp_path):
+def test_timeout_stops_the_notebook_and_its_kernel(tmp_path, monkeypatch):
+    temporary = tmp_path / "tmp"  # the system's temporary folder, for the runner and its worker
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     folder = tmp_path / "03_infinite_loop"
     shutil.copytree(INFINITE_LOOP.parent, folder)
     pid_file = tmp_path / "kernel.pid"
@@ -170,6 +175,7 @@ def test_timeout_stops_the_notebook_and_its_kernel(tmp_path):
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     assert left == [], f"processes still running in the notebook's folder: {left}"
+    assert list(temporary.iterdir()) == []  # the killed worker's kernel connection file too
     assert not summary.ok
     assert "timeout" in (tmp_path / "out" / "summary.md").read_text()
 
